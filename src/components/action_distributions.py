@@ -1,0 +1,18 @@
+"""Policy distributions over the actions stored in an :class:`EpisodeBatch`.
+
+Learners only call ``log_prob(batch_actions)`` and ``entropy()``, both returning one value per
+agent and time step, so the same learner code serves discrete actions (stored as ``[..., 1]``
+indices) and, later, continuous ones (stored as ``[..., action_dim]`` floats).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.distributions import Categorical
+
+
+class CategoricalActions(Categorical):
+    """Categorical over ``probs [..., n_actions]`` whose ``log_prob`` takes stored actions ``[..., 1]``."""
+
+    def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
+        return super().log_prob(actions.squeeze(-1).long())

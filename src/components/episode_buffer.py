@@ -1,0 +1,269 @@
+"""Episode-major storage of multi-agent trajectories.
+
+An :class:`EpisodeBatch` holds, for ``batch_size`` episodes of up to ``max_seq_length`` steps, one
+tensor per *field* of a *scheme*:
+
+* transition fields: ``[batch, time, (group,) *vshape]`` (e.g. ``obs``: ``[B, T, n_agents, obs_dim]``)
+* episode-constant fields (``episode_const=True``): ``[batch, (group,) *vshape]``
+
+A scheme entry is ``{"vshape": int | tuple, "dtype": torch.dtype, "group": "agents"?,
+"episode_const": bool?}``. ``groups`` maps a group name to its size (``{"agents": n_agents}``).
+The field ``filled`` (``[B, T, 1]``, long) is always present and marks valid *transitions*.
+
+Time convention: an episode of length ``L`` fills transition indices ``0..L-1`` and stores the
+final observation/state (for bootstrapping) at index ``L`` without marking it filled. So
+``max_seq_length = episode_limit + 1``.
+
+``preprocess`` derives fields on every update, e.g.
+``{"actions": ("actions_onehot", [OneHot(n_actions)])}``. Nothing here assumes integer actions:
+a continuous action field is a float field with ``vshape=(action_dim,)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+Index = int | slice | Sequence[int] | torch.Tensor
+
+
+def _as_slice(index: Index, size: int) -> slice | torch.Tensor:
+    """Normalise an index along one axis so that indexing keeps that axis."""
+    if isinstance(index, int):
+        return slice(index, index + 1)
+    if isinstance(index, slice):
+        return index
+    return torch.as_tensor(index, dtype=torch.long)
+
+
+def _axis_len(index: slice | torch.Tensor, size: int) -> int:
+    if isinstance(index, slice):
+        return len(range(*index.indices(size)))
+    return int(index.numel())
+
+
+class EpisodeBatch:
+    """A batch of episodes stored as one tensor per scheme field (see module docstring)."""
+
+    def __init__(
+        self,
+        scheme: Mapping[str, Mapping[str, Any]],
+        groups: Mapping[str, int],
+        batch_size: int,
+        max_seq_length: int,
+        data: dict[str, dict[str, torch.Tensor]] | None = None,
+        preprocess: Mapping[str, tuple[str, list]] | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        self.scheme = dict(scheme)
+        self.groups = dict(groups)
+        self.batch_size = batch_size
+        self.max_seq_length = max_seq_length
+        self.preprocess = dict(preprocess or {})
+        self.device = torch.device(device)
+        if data is not None:
+            self.transition_data = data["transition"]
+            self.episode_data = data["episode"]
+        else:
+            self.transition_data: dict[str, torch.Tensor] = {}
+            self.episode_data: dict[str, torch.Tensor] = {}
+            self._allocate()
+
+    # ------------------------------------------------------------------ construction
+    def _allocate(self) -> None:
+        for source, (target, transforms) in self.preprocess.items():
+            entry = dict(self.scheme[source])
+            vshape, dtype = entry["vshape"], entry.get("dtype", torch.float32)
+            for transform in transforms:
+                vshape, dtype = transform.infer_output_info(vshape, dtype)
+            entry.update(vshape=vshape, dtype=dtype)
+            self.scheme[target] = entry
+        self.scheme["filled"] = {"vshape": (1,), "dtype": torch.long}
+
+        for name, entry in self.scheme.items():
+            vshape = entry["vshape"]
+            vshape = (vshape,) if isinstance(vshape, int) else tuple(vshape)
+            entry["vshape"] = vshape
+            group_shape = (self.groups[entry["group"]],) if "group" in entry else ()
+            dtype = entry.get("dtype", torch.float32)
+            if entry.get("episode_const", False):
+                shape = (self.batch_size, *group_shape, *vshape)
+                self.episode_data[name] = torch.zeros(shape, dtype=dtype, device=self.device)
+            else:
+                shape = (self.batch_size, self.max_seq_length, *group_shape, *vshape)
+                self.transition_data[name] = torch.zeros(shape, dtype=dtype, device=self.device)
+
+    # ------------------------------------------------------------------ writing
+    def update(
+        self,
+        data: Mapping[str, Any],
+        bs: Index = slice(None),
+        ts: Index = slice(None),
+        mark_filled: bool = True,
+    ) -> None:
+        """Write ``data`` (field -> array-like) at episodes ``bs`` and time steps ``ts``.
+
+        Values are reshaped to the destination slice, so per-env lists of per-agent arrays, numpy
+        arrays and tensors all work. Transition writes mark ``filled`` unless ``mark_filled`` is
+        False (used for the final observation of an episode). Preprocessed fields are derived here.
+        """
+        bs_idx = _as_slice(bs, self.batch_size)
+        ts_idx = _as_slice(ts, self.max_seq_length)
+        for name, value in data.items():
+            if name in self.transition_data:
+                target = self.transition_data
+                index = (bs_idx, ts_idx)
+                if mark_filled:
+                    self._write(self.transition_data, "filled", 1, index)
+            elif name in self.episode_data:
+                target = self.episode_data
+                index = (bs_idx,)
+            else:
+                raise KeyError(f"'{name}' is not a field of this batch's scheme: {sorted(self.scheme)}")
+            self._write(target, name, value, index)
+            if name in self.preprocess:
+                new_name, transforms = self.preprocess[name]
+                derived = self._read(target, name, index)
+                for transform in transforms:
+                    derived = transform.transform(derived)
+                self._write(target, new_name, derived, index)
+
+    def _read(self, target: dict[str, torch.Tensor], name: str, index: tuple) -> torch.Tensor:
+        tensor = target[name]
+        for axis, idx in enumerate(index):
+            tensor = tensor[(slice(None),) * axis + (idx,)]
+        return tensor
+
+    def _write(self, target: dict[str, torch.Tensor], name: str, value: Any, index: tuple) -> None:
+        dest = target[name]
+        if isinstance(value, torch.Tensor):
+            value = value.to(device=dest.device, dtype=dest.dtype)
+        else:
+            value = torch.as_tensor(np.asarray(value), dtype=dest.dtype, device=dest.device)
+        if all(isinstance(i, slice) for i in index):
+            view = dest[index]
+            view.copy_(self._fit(value, view.shape))
+        else:  # advanced indexing on one or both axes: write through index_put
+            selected_shape = self._read(target, name, index).shape
+            dest[self._index_grids(index, dest.shape)] = self._fit(value, selected_shape)
+
+    @staticmethod
+    def _fit(value: torch.Tensor, shape: torch.Size) -> torch.Tensor:
+        """Same number of elements: reshape (per-env lists, missing singleton dims); else broadcast."""
+        return value.reshape(shape) if value.numel() == shape.numel() else value.expand(shape)
+
+    def _index_grids(self, index: tuple, shape: torch.Size) -> tuple[torch.Tensor, ...]:
+        aranges = []
+        for axis, idx in enumerate(index):
+            if isinstance(idx, slice):
+                aranges.append(torch.arange(shape[axis])[idx])
+            else:
+                aranges.append(idx)
+        return torch.meshgrid(*aranges, indexing="ij")
+
+    # ------------------------------------------------------------------ reading
+    def __getitem__(self, item: str | Iterable[str] | Index | tuple) -> Any:
+        """``batch["obs"]`` -> tensor; ``batch[["obs", "state"]]`` -> batch of those fields;
+        ``batch[bs]`` / ``batch[bs, ts]`` -> a new EpisodeBatch over the selected episodes/steps."""
+        if isinstance(item, str):
+            if item in self.episode_data:
+                return self.episode_data[item]
+            if item in self.transition_data:
+                return self.transition_data[item]
+            raise KeyError(f"'{item}' is not a field of this batch's scheme: {sorted(self.scheme)}")
+        if isinstance(item, (list, tuple)) and item and all(isinstance(k, str) for k in item):
+            keys = list(item) + ["filled"]
+            data = {
+                "transition": {k: v for k, v in self.transition_data.items() if k in keys},
+                "episode": {k: v for k, v in self.episode_data.items() if k in keys},
+            }
+            scheme = {k: self.scheme[k] for k in keys if k in self.scheme}
+            return self._new(scheme, data, self.batch_size, self.max_seq_length)
+        bs, ts = (item if isinstance(item, tuple) else (item, slice(None)))
+        bs_idx = _as_slice(bs, self.batch_size)
+        ts_idx = _as_slice(ts, self.max_seq_length)
+        transition = {k: v[bs_idx][:, ts_idx] for k, v in self.transition_data.items()}
+        episode = {k: v[bs_idx] for k, v in self.episode_data.items()}
+        return self._new(
+            self.scheme,
+            {"transition": transition, "episode": episode},
+            _axis_len(bs_idx, self.batch_size),
+            _axis_len(ts_idx, self.max_seq_length),
+        )
+
+    def _new(self, scheme: dict, data: dict, batch_size: int, max_seq_length: int) -> "EpisodeBatch":
+        return EpisodeBatch(
+            scheme, self.groups, batch_size, max_seq_length, data=data, preprocess=self.preprocess, device=self.device
+        )
+
+    def max_t_filled(self) -> int:
+        """Length of the longest episode in the batch, plus one (the slot of its final state)."""
+        lengths = self.transition_data["filled"].squeeze(-1).sum(dim=1)
+        return int(min(lengths.max().item() + 1, self.max_seq_length))
+
+    def to(self, device: str | torch.device) -> "EpisodeBatch":
+        """Move every field to ``device`` (in place) and return self."""
+        self.device = torch.device(device)
+        for store in (self.transition_data, self.episode_data):
+            for name in store:
+                store[name] = store[name].to(self.device)
+        return self
+
+    def __repr__(self) -> str:
+        return (
+            f"EpisodeBatch(batch_size={self.batch_size}, max_seq_length={self.max_seq_length}, "
+            f"fields={sorted(self.scheme)})"
+        )
+
+
+class ReplayBuffer(EpisodeBatch):
+    """A FIFO ring of ``buffer_size`` episodes; on-policy learners use it with buffer_size == batch_size."""
+
+    def __init__(
+        self,
+        scheme: Mapping[str, Mapping[str, Any]],
+        groups: Mapping[str, int],
+        buffer_size: int,
+        max_seq_length: int,
+        preprocess: Mapping[str, tuple[str, list]] | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
+        super().__init__(scheme, groups, buffer_size, max_seq_length, preprocess=preprocess, device=device)
+        self.buffer_size = buffer_size
+        self.buffer_index = 0
+        self.episodes_in_buffer = 0
+
+    def insert_episode_batch(self, batch: EpisodeBatch) -> None:
+        """Copy the episodes of ``batch`` in, overwriting the oldest once full (wraps around)."""
+        slots = (torch.arange(batch.batch_size) + self.buffer_index) % self.buffer_size
+        t = batch.max_seq_length
+        for name, tensor in batch.transition_data.items():
+            self.transition_data[name][slots, :t] = tensor.to(self.device)
+        for name, tensor in batch.episode_data.items():
+            self.episode_data[name][slots] = tensor.to(self.device)
+        self.buffer_index = int((self.buffer_index + batch.batch_size) % self.buffer_size)
+        self.episodes_in_buffer = min(self.buffer_size, self.episodes_in_buffer + batch.batch_size)
+
+    def can_sample(self, batch_size: int) -> bool:
+        return self.episodes_in_buffer >= batch_size
+
+    def sample(self, batch_size: int) -> EpisodeBatch:
+        """``batch_size`` distinct episodes drawn uniformly (all of them, in order, when equal)."""
+        if not self.can_sample(batch_size):
+            raise ValueError(f"cannot sample {batch_size} episodes from {self.episodes_in_buffer} stored")
+        if self.episodes_in_buffer == batch_size:
+            return self[:batch_size]
+        chosen = torch.randperm(self.episodes_in_buffer)[:batch_size]
+        return self[chosen]
+
+    def sample_latest(self, batch_size: int) -> EpisodeBatch:
+        """The ``batch_size`` most recently inserted episodes."""
+        if not self.can_sample(batch_size):
+            raise ValueError(f"cannot sample {batch_size} episodes from {self.episodes_in_buffer} stored")
+        latest = (torch.arange(-batch_size, 0) + self.buffer_index) % self.buffer_size
+        return self[latest]
+
+    def __repr__(self) -> str:
+        return f"ReplayBuffer({self.episodes_in_buffer}/{self.buffer_size} episodes, fields={sorted(self.scheme)})"

@@ -1,0 +1,9 @@
+"""Multi-agent controllers ("macs"): ``REGISTRY[args.mac](scheme, groups, args)``."""
+
+from controllers.basic_controller import BasicMAC
+from controllers.non_shared_controller import NonSharedMAC
+
+REGISTRY = {
+    "basic_mac": BasicMAC,
+    "non_shared_mac": NonSharedMAC,
+}

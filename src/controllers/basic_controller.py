@@ -1,0 +1,126 @@
+"""The basic multi-agent controller: one agent network (shared by default) acting for all agents."""
+
+from __future__ import annotations
+
+import os
+from types import SimpleNamespace
+from typing import Any, Mapping
+
+import torch
+
+from components.action_distributions import CategoricalActions
+from components.action_selectors import REGISTRY as action_selector_registry
+from components.episode_buffer import EpisodeBatch
+from modules.agents import REGISTRY as agent_registry
+from modules.inputs import action_feature_size, agent_ids, last_actions
+from utils.checkpoint import atomic_torch_save
+
+
+class BasicMAC:
+    """Builds per-agent inputs from a batch, runs the agent network and selects actions.
+
+    Agent inputs at step t: own observation, then (``obs_last_action``) its previous action
+    features, then (``obs_agent_id``) its one-hot id. ``forward`` keeps the recurrent hidden state
+    between calls, so callers step t = 0, 1, ... after ``init_hidden``.
+    """
+
+    def __init__(self, scheme: Mapping[str, Any], groups: Mapping[str, int], args: SimpleNamespace) -> None:
+        self.n_agents = args.n_agents
+        self.args = args
+        self.agent_output_type = args.agent_output_type
+        self.agent = agent_registry[args.agent](self._get_input_shape(scheme), args)
+        self.action_selector = action_selector_registry[args.action_selector](args)
+        self.hidden_states: torch.Tensor | None = None
+
+    # ------------------------------------------------------------------ acting
+    def select_actions(
+        self,
+        ep_batch: EpisodeBatch,
+        t_ep: int,
+        t_env: int,
+        bs: slice | list[int] = slice(None),
+        test_mode: bool = False,
+    ) -> torch.Tensor:
+        """Actions ``[len(bs), n_agents]`` for the episodes ``bs`` at step ``t_ep``."""
+        avail_actions = ep_batch["avail_actions"][:, t_ep]
+        agent_outputs = self.forward(ep_batch, t_ep, test_mode=test_mode)
+        return self.action_selector.select_action(agent_outputs[bs], avail_actions[bs], t_env, test_mode=test_mode)
+
+    def forward(self, ep_batch: EpisodeBatch, t: int, test_mode: bool = False) -> torch.Tensor:
+        """Agent outputs ``[batch, n_agents, n_actions]`` at step ``t``: probabilities for
+        ``pi_logits`` agents (unavailable actions masked before the softmax), raw values otherwise."""
+        inputs = self._build_inputs(ep_batch, slice(t, t + 1))[:, 0]
+        return self._step_agent(inputs, ep_batch["avail_actions"][:, t])
+
+    def unroll(self, ep_batch: EpisodeBatch, n_steps: int | None = None) -> torch.Tensor:
+        """Outputs for steps ``0..n_steps-1`` from a fresh hidden state: ``[B, T, n_agents, n_actions]``.
+
+        Same values as calling ``forward`` for t = 0..T-1, computed as one sequence pass.
+        """
+        n_steps = ep_batch.max_seq_length - 1 if n_steps is None else n_steps
+        batch_size = ep_batch.batch_size
+        inputs = self._build_inputs(ep_batch, slice(0, n_steps))  # [B, T, n, d]
+        inputs = inputs.transpose(1, 2).reshape(batch_size * self.n_agents, n_steps, -1)
+        self.init_hidden(batch_size)
+        outputs, self.hidden_states = self.agent.forward_sequence(inputs, self.hidden_states)
+        outputs = outputs.view(batch_size, self.n_agents, n_steps, -1).transpose(1, 2)
+        return self._policy_outputs(outputs, ep_batch["avail_actions"][:, :n_steps])
+
+    def _step_agent(self, inputs: torch.Tensor, avail_actions: torch.Tensor) -> torch.Tensor:
+        batch_size = inputs.shape[0]
+        outputs, self.hidden_states = self.agent(inputs.reshape(batch_size * self.n_agents, -1), self.hidden_states)
+        return self._policy_outputs(outputs.view(batch_size, self.n_agents, -1), avail_actions)
+
+    def _policy_outputs(self, outputs: torch.Tensor, avail_actions: torch.Tensor) -> torch.Tensor:
+        """Probabilities for ``pi_logits`` agents, raw outputs otherwise."""
+        if self.agent_output_type == "pi_logits":
+            if self.args.mask_before_softmax:
+                outputs = outputs.masked_fill(avail_actions == 0, -1e10)
+            outputs = torch.softmax(outputs, dim=-1)
+        return outputs
+
+    def policy_distribution(self, agent_outputs: torch.Tensor) -> CategoricalActions:
+        """The policy given ``forward``/``unroll`` outputs; its ``log_prob`` takes stored actions."""
+        return CategoricalActions(probs=agent_outputs)
+
+    def init_hidden(self, batch_size: int) -> None:
+        self.hidden_states = self.agent.init_hidden().expand(batch_size * self.n_agents, -1).contiguous()
+
+    # ------------------------------------------------------------------ inputs
+    def _build_inputs(self, batch: EpisodeBatch, ts: slice) -> torch.Tensor:
+        parts = [batch["obs"][:, ts]]
+        if self.args.obs_last_action:
+            parts.append(last_actions(batch, ts))
+        if self.args.obs_agent_id:
+            parts.append(agent_ids(batch.batch_size, parts[0].shape[1], self.n_agents, batch.device))
+        return torch.cat(parts, dim=-1)
+
+    def _get_input_shape(self, scheme: Mapping[str, Any]) -> int:
+        size = scheme["obs"]["vshape"]
+        size = size if isinstance(size, int) else size[0]
+        if self.args.obs_last_action:
+            size += action_feature_size(scheme)
+        if self.args.obs_agent_id:
+            size += self.n_agents
+        return size
+
+    # ------------------------------------------------------------------ parameters
+    def parameters(self):
+        return self.agent.parameters()
+
+    def load_state(self, other_mac: "BasicMAC") -> None:
+        """Copy another controller's agent weights into this one (used for old/lookahead copies)."""
+        self.agent.load_state_dict(other_mac.agent.state_dict())
+
+    def cuda(self) -> None:
+        self.agent.cuda()
+
+    def to(self, device: str | torch.device) -> "BasicMAC":
+        self.agent.to(device)
+        return self
+
+    def save_models(self, path: str) -> None:
+        atomic_torch_save(self.agent.state_dict(), os.path.join(path, "agent.th"))
+
+    def load_models(self, path: str) -> None:
+        self.agent.load_state_dict(torch.load(os.path.join(path, "agent.th"), map_location="cpu"))

@@ -1,0 +1,98 @@
+"""Command line, as in EPyMARL:
+
+    python src/main.py --config=ALG --env-config=ENV with key=value a.b=value ...
+
+The config is merged and checked (``utils.config``) before sacred starts, so a bad name, key or
+value stops with one line naming it and the valid choices (exit code 2). The run itself is a
+sacred ``Experiment("pymarl")`` observed by a FileStorageObserver in
+``<local_results_path>/sacred/<name>/<env key>/<id>/``; an error inside it is recorded there as
+FAILED and printed as one line (exit code 1).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+# sacred 0.8 still imports pkg_resources; its deprecation notice is not the user's concern.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
+# Runs as a script (`python src/main.py`), like EPyMARL: make the sibling packages importable.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from sacred import SETTINGS, Experiment  # noqa: E402
+from sacred.observers import FileStorageObserver  # noqa: E402
+from sacred.utils import apply_backspaces_and_linefeeds  # noqa: E402
+
+from envs import EnvKeyError  # noqa: E402
+from run import env_label, run  # noqa: E402
+from runners.env_pool import EnvWorkerError  # noqa: E402
+from utils.config import ConfigError, apply_overrides, load_config, parse_overrides  # noqa: E402
+from utils.logging import get_console_logger  # noqa: E402
+
+SETTINGS["CAPTURE_MODE"] = "no"  # cout.txt gets everything printed, subprocesses included
+USER_ERRORS = (ConfigError, EnvKeyError)
+
+
+def split_command_line(argv: list[str]) -> tuple[str | None, str | None, list[str]]:
+    """``(alg, env, ["k=v", ...])`` from ``--config=ALG --env-config=ENV with k=v ...``."""
+    alg = env = None
+    overrides: list[str] = []
+    seen_with = False
+    for token in argv:
+        if seen_with:
+            overrides.append(token)
+        elif token == "with":
+            seen_with = True
+        elif token.startswith("--config="):
+            alg = token.split("=", 1)[1]
+        elif token.startswith("--env-config="):
+            env = token.split("=", 1)[1]
+        else:
+            raise ConfigError(
+                f"unexpected argument '{token}'; usage: python src/main.py --config=ALG --env-config=ENV with key=value ..."
+            )
+    return alg, env, overrides
+
+
+def build_config(argv: list[str]) -> dict:
+    alg, env, tokens = split_command_line(argv)
+    config = load_config(alg, env)
+    return apply_overrides(config, parse_overrides(tokens))
+
+
+def make_experiment(config: dict) -> Experiment:
+    experiment = Experiment("pymarl", save_git_info=False)
+    experiment.logger = get_console_logger()
+    experiment.captured_out_filter = apply_backspaces_and_linefeeds
+    results = os.path.join(config["local_results_path"], "sacred", config["name"], env_label(config))
+    experiment.observers.append(FileStorageObserver(results))
+    experiment.add_config(config)
+    experiment.main(run)
+    return experiment
+
+
+def main(argv: list[str]) -> int:
+    logger = get_console_logger()
+    try:
+        config = build_config(argv)
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    experiment = make_experiment(config)
+    try:
+        experiment.run()
+    except USER_ERRORS as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except EnvWorkerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        logger.warning("Interrupted: the sacred run is marked INTERRUPTED; saved checkpoints are complete")
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

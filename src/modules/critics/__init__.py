@@ -1,0 +1,12 @@
+"""State-value critics: ``REGISTRY[args.critic_type](scheme, args)``; ``critic(batch)`` returns
+values ``[batch, time, n_agents, 1]`` for every stored step (including the final-state slot)."""
+
+from modules.critics.ac import ACCritic, ACCriticNS
+from modules.critics.centralV import CentralVCritic, CentralVCriticNS
+
+REGISTRY = {
+    "cv_critic": CentralVCritic,
+    "cv_critic_ns": CentralVCriticNS,
+    "ac_critic": ACCritic,
+    "ac_critic_ns": ACCriticNS,
+}

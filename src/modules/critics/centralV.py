@@ -1,0 +1,62 @@
+"""Centralised state-value critic V(s) (MAPPO's critic), shared or per agent."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from components.episode_buffer import EpisodeBatch
+from modules.critics.mlp import ValueMLP
+from modules.inputs import action_feature_size, agent_ids, last_actions
+
+
+class CentralVCritic(nn.Module):
+    """V from the global state, plus (options) all agents' observations, all agents' last actions,
+    and the one-hot id of the agent whose value it is."""
+
+    per_agent = False
+
+    def __init__(self, scheme: Mapping[str, Any], args: SimpleNamespace) -> None:
+        super().__init__()
+        self.args = args
+        self.n_agents = args.n_agents
+        self.use_agent_id = not self.per_agent
+        self.net = ValueMLP(self._get_input_shape(scheme), args.hidden_dim, self.n_agents, self.per_agent)
+
+    def forward(self, batch: EpisodeBatch, t: int | None = None) -> torch.Tensor:
+        ts = slice(None) if t is None else slice(t, t + 1)
+        return self.net(self._build_inputs(batch, ts))
+
+    def _build_inputs(self, batch: EpisodeBatch, ts: slice) -> torch.Tensor:
+        state = batch["state"][:, ts]
+        bs, n_steps = state.shape[:2]
+        per_agent = lambda x: x.reshape(bs, n_steps, 1, -1).expand(-1, -1, self.n_agents, -1)  # noqa: E731
+        parts = [per_agent(state)]
+        if self.args.obs_individual_obs:
+            parts.append(per_agent(batch["obs"][:, ts]))
+        if self.args.obs_last_action:
+            parts.append(per_agent(last_actions(batch, ts)))
+        if self.use_agent_id:
+            parts.append(agent_ids(bs, n_steps, self.n_agents, state.device))
+        return torch.cat(parts, dim=-1)
+
+    def _get_input_shape(self, scheme: Mapping[str, Any]) -> int:
+        size = scheme["state"]["vshape"]
+        size = size if isinstance(size, int) else size[0]
+        obs = scheme["obs"]["vshape"]
+        if self.args.obs_individual_obs:
+            size += (obs if isinstance(obs, int) else obs[0]) * self.n_agents
+        if self.args.obs_last_action:
+            size += action_feature_size(scheme) * self.n_agents
+        if self.use_agent_id:
+            size += self.n_agents
+        return size
+
+
+class CentralVCriticNS(CentralVCritic):
+    """:class:`CentralVCritic` with one network per agent (no agent id needed)."""
+
+    per_agent = True

@@ -1,0 +1,238 @@
+"""One experiment, from a merged config to a trained (and tested, and saved) controller.
+
+``run`` is sacred's main function. It builds runner -> scheme -> buffer -> controller -> learner
+from their registries and then loops: collect a batch of episodes, train on a sample, and every
+``test_interval`` / ``save_model_interval`` / ``log_interval`` env steps test, save, print.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import random
+import shutil
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import torch
+
+from components.episode_buffer import ReplayBuffer
+from components.transforms import OneHot
+from controllers import REGISTRY as mac_registry
+from envs import REGISTRY as env_registry
+from learners import REGISTRY as learner_registry
+from runners import REGISTRY as runner_registry
+from components.action_selectors import REGISTRY as selector_registry
+from modules.agents import REGISTRY as agent_registry
+from modules.critics import REGISTRY as critic_registry
+from utils.checkpoint import list_checkpoint_steps
+from utils.config import ConfigError, check_choice
+from utils.logging import Logger
+from utils.returns import ADVANTAGE_ESTIMATORS
+from utils.timehelper import time_left, time_str
+
+
+def run(_run: Any, _config: dict, _log: Any) -> None:
+    """Sacred entry point: set up seeds, device and logging, then train (or evaluate)."""
+    args = make_args(_config)
+    _log.info("Experiment parameters: %s", {k: v for k, v in sorted(vars(args).items())})
+    seed_everything(args.seed)
+    torch.set_num_threads(args.torch_threads)
+
+    logger = Logger(_log)
+    logger.setup_sacred(_run)
+    token = f"{args.name}_seed{args.seed}_{env_label(vars(args))}_{datetime.datetime.now():%Y-%m-%d_%H-%M-%S}"
+    args.unique_token = token.replace(":", "-").replace("/", "-")
+    if args.use_tensorboard:
+        logger.setup_tb(os.path.join(args.local_results_path, "tb_logs", args.unique_token))
+    try:
+        run_sequential(args, logger)
+    finally:
+        logger.close()
+
+
+def make_args(config: dict) -> SimpleNamespace:
+    """The config as attributes, with the env seeded from ``seed`` and the device chosen."""
+    config = {key: value for key, value in config.items()}
+    config["env_args"] = dict(config["env_args"])
+    config["env_args"].setdefault("seed", config["seed"])
+    if config["use_cuda"] and not torch.cuda.is_available():
+        config["use_cuda"] = False
+        print("use_cuda=True but no CUDA device is available: running on the CPU")
+    config["device"] = "cuda" if config["use_cuda"] else "cpu"
+    args = SimpleNamespace(**config)
+    check_choices(args)
+    return args
+
+
+def check_choices(args: SimpleNamespace) -> None:
+    """Every registry-backed config value names something that exists (a ConfigError otherwise)."""
+    for key, registry in (
+        ("runner", runner_registry),
+        ("mac", mac_registry),
+        ("env", env_registry),
+        ("learner", learner_registry),
+        ("agent", agent_registry),
+        ("critic_type", critic_registry),
+        ("action_selector", selector_registry),
+        ("advantage_estimator", ADVANTAGE_ESTIMATORS),
+    ):
+        check_choice(key, getattr(args, key), registry)
+    if args.reward_scalarisation not in ("sum", "mean"):
+        raise ConfigError(f"unknown reward_scalarisation '{args.reward_scalarisation}'; choose from: mean, sum")
+    for key in ("batch_size_run", "batch_size", "buffer_size", "epochs", "q_nstep", "torch_threads"):
+        if getattr(args, key) < 1:
+            raise ConfigError(f"{key} must be >= 1, got {getattr(args, key)}")
+    if args.buffer_size < args.batch_size:
+        raise ConfigError(f"buffer_size ({args.buffer_size}) must be >= batch_size ({args.batch_size})")
+
+
+def env_label(config: dict) -> str:
+    """How a run's env is named in result paths: the gymma key, else the map name, else the env."""
+    env_args = config.get("env_args") or {}
+    return str(env_args.get("key") or env_args.get("map_name") or config["env"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_scheme(env_info: dict, args: SimpleNamespace) -> tuple[dict, dict, dict]:
+    """The EpisodeBatch scheme, groups and preprocessing for this env's spaces."""
+    scheme = {
+        "state": {"vshape": env_info["state_shape"]},
+        "obs": {"vshape": env_info["obs_shape"], "group": "agents"},
+        "actions": {"vshape": (1,), "group": "agents", "dtype": torch.long},
+        "avail_actions": {"vshape": (env_info["n_actions"],), "group": "agents", "dtype": torch.int},
+        "terminated": {"vshape": (1,), "dtype": torch.uint8},
+    }
+    if args.common_reward:
+        scheme["reward"] = {"vshape": (1,)}
+    else:
+        scheme["reward"] = {"vshape": (args.n_agents,)}
+    groups = {"agents": args.n_agents}
+    preprocess = {"actions": ("actions_onehot", [OneHot(out_dim=env_info["n_actions"])])}
+    return scheme, groups, preprocess
+
+
+def run_sequential(args: SimpleNamespace, logger: Logger) -> None:
+    """Build every component, then train until ``t_max`` env steps (or only evaluate)."""
+    runner = runner_registry[args.runner](args=args, logger=logger)
+    try:
+        env_info = runner.get_env_info()
+        if env_info.get("action_kind", "discrete") != "discrete":
+            raise ConfigError(
+                f"env '{env_label(vars(args))}' has {env_info['action_kind']} actions; this algorithm "
+                f"({args.name}) supports discrete actions only"
+            )
+        args.n_agents, args.n_actions = env_info["n_agents"], env_info["n_actions"]
+        args.state_shape, args.obs_shape = env_info["state_shape"], env_info["obs_shape"]
+        args.episode_limit = env_info["episode_limit"]
+
+        scheme, groups, preprocess = build_scheme(env_info, args)
+        buffer_device = "cpu" if args.buffer_cpu_only else args.device
+        buffer = ReplayBuffer(scheme, groups, args.buffer_size, args.episode_limit + 1, preprocess, device=buffer_device)
+        mac = mac_registry[args.mac](buffer.scheme, groups, args)
+        runner.setup(scheme=scheme, groups=groups, preprocess=preprocess, mac=mac)
+        learner = learner_registry[args.learner](mac, buffer.scheme, logger, args)
+        if args.use_cuda:
+            learner.cuda()
+
+        if args.checkpoint_path:
+            runner.t_env = load_checkpoint(learner, args, logger)
+        if args.evaluate:
+            evaluate(args, runner, logger)
+            return
+        train(args, runner, buffer, learner, logger)
+    finally:
+        runner.close_env()
+
+
+def load_checkpoint(learner: Any, args: SimpleNamespace, logger: Logger) -> int:
+    """Load the checkpoint at ``load_step`` (0: latest; else the closest) and return its t_env."""
+    if not os.path.isdir(args.checkpoint_path):
+        raise ConfigError(f"checkpoint_path '{args.checkpoint_path}' is not a directory")
+    steps = list_checkpoint_steps(args.checkpoint_path)
+    if not steps:
+        raise ConfigError(f"checkpoint_path '{args.checkpoint_path}' holds no <t_env>/ model directories")
+    step = max(steps) if args.load_step == 0 else min(steps, key=lambda s: abs(s - args.load_step))
+    path = os.path.join(args.checkpoint_path, str(step))
+    logger.console_logger.info("Loading model from %s", path)
+    learner.load_models(path)
+    return step
+
+
+def evaluate(args: SimpleNamespace, runner: Any, logger: Logger) -> None:
+    for _ in range(runner.n_test_runs()):
+        runner.run(test_mode=True)
+    if args.save_replay:
+        runner.save_replay()
+    logger.log_stat("episode", 0, runner.t_env)
+    logger.print_recent_stats()
+    logger.console_logger.info("Finished evaluation")
+
+
+def save_checkpoint(learner: Any, args: SimpleNamespace, t_env: int, logger: Logger) -> str:
+    """Write the learner's files into a temporary directory, then rename it to ``<t_env>/``."""
+    root = os.path.join(args.local_results_path, "models", args.unique_token)
+    final = os.path.join(root, str(t_env))
+    staging = os.path.join(root, f".{t_env}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    learner.save_models(staging)
+    if os.path.exists(final):
+        shutil.rmtree(final)
+    os.replace(staging, final)
+    logger.console_logger.info("Saved models to %s", final)
+    return final
+
+
+def train(args: SimpleNamespace, runner: Any, buffer: ReplayBuffer, learner: Any, logger: Logger) -> None:
+    """The on-line loop: collect, learn, and periodically test, save and report."""
+    episode = 0
+    last_test_t = last_log_t = -args.test_interval - 1
+    last_save_t = 0
+    start_time, last_time = time.time(), time.time()
+    t_start = runner.t_env
+    logger.console_logger.info("Beginning training for %d timesteps", args.t_max)
+
+    while runner.t_env <= args.t_max:
+        episode_batch = runner.run(test_mode=False)
+        buffer.insert_episode_batch(episode_batch)
+        if buffer.can_sample(args.batch_size):
+            sample = buffer.sample(args.batch_size)
+            sample = sample[:, : sample.max_t_filled()]
+            if sample.device != torch.device(args.device):
+                sample.to(args.device)
+            learner.train(sample, runner.t_env, episode)
+        episode += args.batch_size_run
+
+        if runner.t_env - last_test_t >= args.test_interval:
+            logger.console_logger.info("t_env: %d / %d", runner.t_env, args.t_max)
+            logger.console_logger.info(
+                "Estimated time left: %s. Time passed: %s",
+                time_left(last_time, last_test_t, runner.t_env, args.t_max) if last_test_t >= 0 else "-",
+                time_str(time.time() - start_time),
+            )
+            last_time, last_test_t = time.time(), runner.t_env
+            for _ in range(runner.n_test_runs()):
+                runner.run(test_mode=True)
+
+        if args.save_model and (runner.t_env - last_save_t >= args.save_model_interval or last_save_t == 0):
+            save_checkpoint(learner, args, runner.t_env, logger)
+            last_save_t = runner.t_env
+
+        if runner.t_env - last_log_t >= args.log_interval:
+            logger.log_stat("episode", episode, runner.t_env)
+            elapsed = time.time() - start_time
+            logger.log_stat("env_steps_per_second", (runner.t_env - t_start) / max(elapsed, 1e-9), runner.t_env)
+            logger.print_recent_stats()
+            last_log_t = runner.t_env
+
+    if args.save_model:
+        save_checkpoint(learner, args, runner.t_env, logger)
+    logger.console_logger.info("Finished training after %s", time_str(time.time() - start_time))

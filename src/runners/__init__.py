@@ -1,0 +1,9 @@
+"""Runners: ``REGISTRY[args.runner](args=args, logger=logger)``."""
+
+from runners.episode_runner import EpisodeRunner
+from runners.parallel_runner import ParallelRunner
+
+REGISTRY = {
+    "episode": EpisodeRunner,
+    "parallel": ParallelRunner,
+}

@@ -1,0 +1,160 @@
+"""Building the run configuration: yaml files, ``with`` overrides, and checking both.
+
+Order (EPyMARL's): ``default.yaml``, recursively updated by ``envs/ENV.yaml``, then by
+``algs/ALG.yaml`` (the algorithm wins), then by the command line's ``with key=value`` overrides
+(dotted keys for nesting, values parsed as Python literals, otherwise kept as strings).
+
+Everything a user can get wrong here raises :class:`ConfigError`, whose message names the bad
+value and the valid choices; ``main.py`` prints it as one line.
+"""
+
+from __future__ import annotations
+
+import ast
+import copy
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config")
+
+# Keys that may be given without a yaml default: sacred's seed, and env constructor kwargs.
+FREE_KEYS = {"seed"}
+FREE_PREFIXES = ("env_args.",)
+
+
+class ConfigError(ValueError):
+    """A config name, key or value the user gave is not valid."""
+
+
+def available(kind: str, config_dir: str = CONFIG_DIR) -> list[str]:
+    """Names of the yaml files under ``config/<kind>/`` (``kind`` is "algs" or "envs")."""
+    folder = os.path.join(config_dir, kind)
+    return sorted(name[: -len(".yaml")] for name in os.listdir(folder) if name.endswith(".yaml"))
+
+
+def _read_yaml(path: str) -> dict:
+    with open(path) as f:
+        try:
+            return yaml.safe_load(f) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path} is not valid yaml: {error}") from None
+
+
+def _load_named(kind: str, name: str | None, flag: str, config_dir: str) -> dict:
+    choices = available(kind, config_dir)
+    if name is None:
+        raise ConfigError(f"{flag} is required; choose from: {', '.join(choices)}")
+    if name not in choices:
+        raise ConfigError(f"unknown {flag} '{name}'; choose from: {', '.join(choices)}")
+    return _read_yaml(os.path.join(config_dir, kind, f"{name}.yaml"))
+
+
+def recursive_update(base: dict, update: Mapping) -> dict:
+    """``base`` updated in place by ``update``, merging nested dicts instead of replacing them."""
+    for key, value in update.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+            recursive_update(base[key], value)
+        else:
+            base[key] = copy.deepcopy(value)
+    return base
+
+
+def load_config(alg: str | None, env: str | None, config_dir: str = CONFIG_DIR) -> dict:
+    """default.yaml <- envs/ENV.yaml <- algs/ALG.yaml."""
+    config = _read_yaml(os.path.join(config_dir, "default.yaml"))
+    recursive_update(config, _load_named("envs", env, "--env-config", config_dir))
+    recursive_update(config, _load_named("algs", alg, "--config", config_dir))
+    return config
+
+
+def parse_value(text: str) -> Any:
+    """A Python literal if ``text`` is one (``3``, ``1e-3``, ``True``, ``None``, ``[1, 2]``), else the string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def parse_overrides(tokens: list[str]) -> dict[str, Any]:
+    """``["lr=0.001", "env_args.key=x"]`` -> ``{"lr": 0.001, "env_args.key": "x"}``."""
+    overrides = {}
+    for token in tokens:
+        key, sep, value = token.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override '{token}' is not of the form key=value (e.g. t_max=50000)")
+        overrides[key.strip()] = parse_value(value.strip())
+    return overrides
+
+
+def _type_name(value: Any) -> str:
+    return type(value).__name__
+
+
+def _coerce(key: str, default: Any, value: Any) -> Any:
+    """``value`` checked against the type of the yaml ``default`` (ints may stand for floats)."""
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(default, str):
+        return value if isinstance(value, str) else str(value)
+    elif isinstance(default, (list, tuple)):
+        if isinstance(value, (list, tuple)):
+            return list(value)
+    elif isinstance(default, dict):
+        if isinstance(value, dict):
+            return value
+    else:
+        return value
+    raise ConfigError(
+        f"bad value for '{key}': {value!r} is a {_type_name(value)}, expected a {_type_name(default)} "
+        f"(default {default!r})"
+    )
+
+
+def apply_overrides(config: dict, overrides: Mapping[str, Any]) -> dict:
+    """Write each dotted-key override into ``config`` after checking that the key exists (unless free)
+    and that the value has the default's type. Returns ``config``."""
+    for dotted, value in overrides.items():
+        path = dotted.split(".")
+        node = config
+        for depth, part in enumerate(path[:-1]):
+            if not isinstance(node.get(part), dict):
+                if node.get(part) is None and (dotted.startswith(FREE_PREFIXES)):
+                    node[part] = {}
+                else:
+                    raise ConfigError(f"unknown config key '{dotted}': '{'.'.join(path[: depth + 1])}' is not a section")
+            node = node[part]
+        leaf = path[-1]
+        if leaf in node:
+            node[leaf] = _coerce(dotted, node[leaf], value)
+        elif dotted in FREE_KEYS or dotted.startswith(FREE_PREFIXES):
+            node[leaf] = value
+        else:
+            raise ConfigError(f"unknown config key '{dotted}'; {_suggest(leaf, node)}")
+    return config
+
+
+def _suggest(leaf: str, node: Mapping) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(leaf, list(node), n=3)
+    if close:
+        return f"did you mean: {', '.join(close)}?"
+    return f"valid keys here: {', '.join(sorted(node))}"
+
+
+def check_choice(key: str, value: Any, registry: Mapping[str, Any]) -> None:
+    """Raise a ConfigError if ``value`` (the config's ``key``) is not a name in ``registry``."""
+    if value not in registry:
+        raise ConfigError(f"unknown {key} '{value}'; choose from: {', '.join(sorted(registry))}")

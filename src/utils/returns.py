@@ -1,0 +1,108 @@
+"""Return and advantage estimators: pure functions over tensors, time on dimension 1.
+
+Shapes: ``rewards``, ``terminated``, ``mask``: ``[B, T, ...]``; ``values``: ``[B, T + 1, ...]`` where
+``values[:, t]`` is V(s_t) and ``values[:, T]`` the value of the state after the last transition.
+``terminated[:, t] = 1`` when transition t ended the episode by a true termination (no bootstrap);
+``mask[:, t] = 1`` for valid transitions. An episode *ends* at t when t is its last valid
+transition: by termination (no bootstrap) or by truncation/time limit (bootstrap from
+``values[:, t + 1]``, the stored final state).
+
+``ADVANTAGE_ESTIMATORS[name](rewards, values, terminated, mask, gamma, **kw) -> (advantages, returns)``
+is what learners call, so a new estimator (e.g. V-trace) is one function and one registry entry.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+
+def episode_ends(mask: torch.Tensor) -> torch.Tensor:
+    """1 where transition t is the last valid one of its episode (the next is padding or T)."""
+    next_mask = torch.cat([mask[:, 1:], torch.zeros_like(mask[:, :1])], dim=1)
+    return mask * (1 - next_mask)
+
+
+def _shift(x: torch.Tensor, k: int) -> torch.Tensor:
+    """``x[:, t + k]`` at position t, zero-padded past the end."""
+    if k == 0:
+        return x
+    pad = torch.zeros_like(x[:, :k])
+    return torch.cat([x[:, k:], pad], dim=1)[:, : x.shape[1]]
+
+
+def nstep_returns(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    terminated: torch.Tensor,
+    mask: torch.Tensor,
+    gamma: float,
+    nsteps: int,
+) -> torch.Tensor:
+    """n-step bootstrapped returns (EPyMARL's ``q_nstep`` critic target).
+
+    G_t = sum_{k=0}^{m-1} gamma^k r_{t+k} + gamma^m (1 - term_{t+m-1}) V(s_{t+m}), where the window
+    m = min(n, steps to the episode's end, steps to T). Vectorised over time: n shifted adds.
+    """
+    n_steps = rewards.shape[1]
+    ends = torch.maximum(episode_ends(mask), terminated * mask)
+    ends[:, -1] = 1  # the window never runs past the batch; bootstrap from values[:, T]
+    # values[:, t + k + 1] for every window start t; past T only windows that already closed look
+    padded_values = torch.cat([values, torch.zeros_like(values[:, :1]).repeat_interleave(nsteps, 1)], dim=1)
+    returns = torch.zeros_like(rewards)
+    open_window = torch.ones_like(rewards)
+    for k in range(nsteps):
+        returns = returns + open_window * gamma**k * _shift(rewards, k)
+        closes = open_window if k == nsteps - 1 else open_window * _shift(ends, k)
+        bootstrap = (1 - _shift(terminated, k)) * padded_values[:, k + 1 : k + 1 + n_steps]
+        returns = returns + closes * gamma ** (k + 1) * bootstrap
+        open_window = open_window - closes
+    return returns
+
+
+def gae(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    terminated: torch.Tensor,
+    mask: torch.Tensor,
+    gamma: float,
+    gae_lambda: float,
+) -> torch.Tensor:
+    """Generalised advantage estimation (Schulman et al. 2016).
+
+    delta_t = r_t + gamma (1 - term_t) V(s_{t+1}) - V(s_t)
+    A_t     = delta_t + gamma lambda (1 - end_t) A_{t+1}
+    The recursion runs backwards over time only; batch and agents stay vectorised.
+    """
+    deltas = rewards + gamma * (1 - terminated) * values[:, 1:] - values[:, :-1]
+    continues = 1 - torch.maximum(episode_ends(mask), terminated * mask)
+    advantages = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[:, 0])
+    for t in reversed(range(rewards.shape[1])):
+        running = deltas[:, t] + gamma * gae_lambda * continues[:, t] * running
+        advantages[:, t] = running
+    return advantages * mask
+
+
+def nstep_advantages(rewards, values, terminated, mask, gamma, nsteps, target_values=None, **_):
+    """(G_t - V(s_t), G_t) with G_t the n-step return bootstrapped from ``target_values`` (or ``values``)."""
+    bootstrap = values if target_values is None else target_values
+    returns = nstep_returns(rewards, bootstrap, terminated, mask, gamma, nsteps)
+    return (returns - values[:, :-1]) * mask, returns
+
+
+def gae_advantages(rewards, values, terminated, mask, gamma, gae_lambda, target_values=None, **_):
+    """(A^GAE_t, A^GAE_t + V(s_t)) computed with ``target_values`` when given (EPyMARL-style target critic)."""
+    estimate = values if target_values is None else target_values
+    advantages = gae(rewards, estimate, terminated, mask, gamma, gae_lambda)
+    returns = advantages + estimate[:, :-1]
+    return (returns - values[:, :-1]) * mask, returns
+
+
+AdvantageEstimator = Callable[..., tuple[torch.Tensor, torch.Tensor]]
+
+ADVANTAGE_ESTIMATORS: dict[str, AdvantageEstimator] = {
+    "nstep": nstep_advantages,
+    "gae": gae_advantages,
+}

@@ -1,0 +1,23 @@
+"""Human-readable durations and the run loop's estimate of the time left."""
+
+from __future__ import annotations
+
+import time
+
+
+def time_str(seconds: float) -> str:
+    """``3725`` -> ``"1 hours, 2 minutes, 5 seconds"`` (days shown only when non-zero)."""
+    seconds = int(max(seconds, 0))
+    days, seconds = divmod(seconds, 86400)
+    hours, seconds = divmod(seconds, 3600)
+    minutes, seconds = divmod(seconds, 60)
+    text = f"{hours} hours, {minutes} minutes, {seconds} seconds"
+    return f"{days} days, {text}" if days else text
+
+
+def time_left(start_time: float, t_start: int, t_current: int, t_max: int) -> str:
+    """Linear extrapolation of the wall time still needed to reach ``t_max`` env steps."""
+    if t_current <= t_start:
+        return "-"
+    rate = (time.time() - start_time) / (t_current - t_start)
+    return time_str(rate * (t_max - t_current))
