@@ -24,14 +24,14 @@ from sacred import SETTINGS, Experiment  # noqa: E402
 from sacred.observers import FileStorageObserver  # noqa: E402
 from sacred.utils import apply_backspaces_and_linefeeds  # noqa: E402
 
-from envs import EnvKeyError  # noqa: E402
+from envs import EnvArgsError  # noqa: E402
 from run import env_label, run  # noqa: E402
 from runners.env_pool import EnvWorkerError  # noqa: E402
 from utils.config import ConfigError, apply_overrides, load_config, parse_overrides  # noqa: E402
 from utils.logging import get_console_logger  # noqa: E402
 
-SETTINGS["CAPTURE_MODE"] = "no"  # cout.txt gets everything printed, subprocesses included
-USER_ERRORS = (ConfigError, EnvKeyError)
+SETTINGS["CAPTURE_MODE"] = "fd"  # cout.txt gets everything printed, subprocesses included
+USER_ERRORS = (ConfigError, EnvArgsError)
 
 
 def split_command_line(argv: list[str]) -> tuple[str | None, str | None, list[str]]:

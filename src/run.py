@@ -191,10 +191,16 @@ def save_checkpoint(learner: Any, args: SimpleNamespace, t_env: int, logger: Log
     return final
 
 
+def report_progress(logger: Logger, episode: int, t_env: int, steps_per_second: float) -> None:
+    logger.log_stat("episode", episode, t_env)
+    logger.log_stat("env_steps_per_second", steps_per_second, t_env)
+    logger.print_recent_stats()
+
+
 def train(args: SimpleNamespace, runner: Any, buffer: ReplayBuffer, learner: Any, logger: Logger) -> None:
     """The on-line loop: collect, learn, and periodically test, save and report."""
     episode = 0
-    last_test_t = last_log_t = -args.test_interval - 1
+    last_test_t, last_log_t = -args.test_interval - 1, -args.log_interval - 1
     last_save_t = 0
     start_time, last_time = time.time(), time.time()
     t_start = runner.t_env
@@ -227,12 +233,11 @@ def train(args: SimpleNamespace, runner: Any, buffer: ReplayBuffer, learner: Any
             last_save_t = runner.t_env
 
         if runner.t_env - last_log_t >= args.log_interval:
-            logger.log_stat("episode", episode, runner.t_env)
-            elapsed = time.time() - start_time
-            logger.log_stat("env_steps_per_second", (runner.t_env - t_start) / max(elapsed, 1e-9), runner.t_env)
-            logger.print_recent_stats()
+            report_progress(logger, episode, runner.t_env, (runner.t_env - t_start) / (time.time() - start_time))
             last_log_t = runner.t_env
 
+    if last_log_t != runner.t_env:
+        report_progress(logger, episode, runner.t_env, (runner.t_env - t_start) / (time.time() - start_time))
     if args.save_model:
         save_checkpoint(learner, args, runner.t_env, logger)
     logger.console_logger.info("Finished training after %s", time_str(time.time() - start_time))

@@ -1,0 +1,125 @@
+"""Parsing ``env_args.key`` for the ``gymma`` env and importing the module it names.
+
+Key forms:
+
+* ``"Id"``: a registered gymnasium id, e.g. ``"MyTeamEnv-v0"``.
+* ``"module:Id"``: import ``module`` (which registers its ids) first, e.g.
+  ``"lbforaging:Foraging-8x8-2p-3f-v3"``, ``"rware:rware-tiny-2ag-v2"``.
+* ``"pz:module"``: a PettingZoo parallel env, ``module.parallel_env(**kwargs)``, e.g.
+  ``"pz:mpe2.simple_spread_v3"``.
+* ``"pz-lib-name"``: EPyMARL's PettingZoo form, e.g. ``"pz-mpe-simple-spread-v3"``
+  → ``pz:mpe2.simple_spread_v3`` (MPE moved from ``pettingzoo.mpe`` to ``mpe2``);
+  other libs map to ``pz:pettingzoo.<lib>.<name with _>``.
+
+Import failures become ``EnvKeyError`` naming the key, the module tried and the
+package to install, so a missing optional package only breaks the envs that need it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Literal
+
+from envs.errors import EnvKeyError
+
+KEY_FORMS = (
+    "'Id' (registered gymnasium id), 'module:Id' (import module, then gymnasium id), "
+    "'pz:module' (PettingZoo parallel env module.parallel_env), "
+    "'pz-lib-name' (EPyMARL PettingZoo form, e.g. pz-mpe-simple-spread-v3)"
+)
+"""Human-readable list of accepted key forms, used in error messages."""
+
+PIP_NAMES: dict[str, str] = {
+    "lbforaging": "lbforaging",
+    "rware": "rware",
+    "mpe2": "mpe2",
+    "pettingzoo": "pettingzoo",
+    "gymnasium_robotics": "gymnasium-robotics",
+    "vmas": "vmas[gymnasium]",
+    "smaclite": "smaclite",
+}
+"""Top-level module → pip requirement, where they differ or are worth stating."""
+
+
+@dataclass(frozen=True)
+class EnvKey:
+    """A parsed ``env_args.key``.
+
+    Attributes:
+        raw: the key as written in the config.
+        kind: ``"gymnasium"`` (Tuple-space gymnasium env) or ``"pettingzoo"`` (parallel env).
+        module: module to import first (``None`` for a plain gymnasium id).
+        env_id: gymnasium id (``None`` for PettingZoo keys).
+    """
+
+    raw: str
+    kind: Literal["gymnasium", "pettingzoo"]
+    module: str | None
+    env_id: str | None
+
+
+def parse_key(key: str) -> EnvKey:
+    """Split ``key`` into what to import and what to build (see the module docstring).
+
+    Raises:
+        EnvKeyError: if ``key`` is empty or has an empty part.
+    """
+    if not isinstance(key, str) or not key.strip():
+        raise EnvKeyError(f"env_args.key must be a non-empty string, got {key!r}. Accepted forms: {KEY_FORMS}.")
+    key = key.strip()
+    if key.startswith("pz:"):
+        module = key[len("pz:") :]
+        if not module:
+            raise EnvKeyError(f"Env key {key!r} names no module after 'pz:'. Accepted forms: {KEY_FORMS}.")
+        return EnvKey(key, "pettingzoo", module, None)
+    if key.startswith("pz-"):
+        lib, _, name = key[len("pz-") :].partition("-")
+        if not lib or not name:
+            raise EnvKeyError(f"Env key {key!r} is not of the form 'pz-lib-name'. Accepted forms: {KEY_FORMS}.")
+        module_name = name.replace("-", "_")
+        module = f"mpe2.{module_name}" if lib == "mpe" else f"pettingzoo.{lib}.{module_name}"
+        return EnvKey(key, "pettingzoo", module, None)
+    if ":" in key:
+        module, _, env_id = key.partition(":")
+        if not module or not env_id:
+            raise EnvKeyError(f"Env key {key!r} is not of the form 'module:Id'. Accepted forms: {KEY_FORMS}.")
+        return EnvKey(key, "gymnasium", module, env_id)
+    return EnvKey(key, "gymnasium", None, key)
+
+
+def pip_hint(module_name: str) -> str:
+    """The ``pip install ...`` command for the package providing ``module_name``."""
+    top = module_name.split(".")[0]
+    requirement = PIP_NAMES.get(top, top.replace("_", "-"))
+    return f'pip install "{requirement}"' if "[" in requirement else f"pip install {requirement}"
+
+
+def import_env_module(key: str, module_name: str) -> ModuleType:
+    """Import ``module_name`` for env key ``key``, explaining any failure.
+
+    Raises:
+        EnvKeyError: naming the key and module, and which package to install when
+            the module (or one of its dependencies) is missing.
+    """
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        missing = err.name or module_name
+        if module_name == missing or module_name.startswith(missing + "."):
+            if "." in missing and importlib.util.find_spec(missing.split(".")[0]) is not None:
+                parent, _, child = missing.rpartition(".")
+                detail = f"package {parent!r} is installed but has no module {child!r}; check the name"
+            else:
+                detail = f"module {missing!r} is not installed; install it with `{pip_hint(missing)}`"
+        else:
+            detail = (
+                f"its dependency {missing!r} is not installed; install it with `{pip_hint(missing)}`"
+            )
+        raise EnvKeyError(f"Cannot build env key {key!r}: importing module {module_name!r} failed: {detail}.") from err
+    except Exception as err:  # a broken install: report it against the key
+        raise EnvKeyError(
+            f"Cannot build env key {key!r}: importing module {module_name!r} raised {type(err).__name__}: {err}"
+        ) from err
