@@ -25,6 +25,6 @@ setup(
         "mpe2",
     ],
     extras_require={
-        "dev": ["pytest", "pytest-timeout"],
+        "dev": ["pytest", "pytest-timeout", "matplotlib"],  # matplotlib: benchmark plots
     },
 )

@@ -32,6 +32,7 @@ Index = int | slice | Sequence[int] | torch.Tensor
 def _as_slice(index: Index, size: int) -> slice | torch.Tensor:
     """Normalise an index along one axis so that indexing keeps that axis."""
     if isinstance(index, int):
+        index = index % size  # -1 is the last episode / step
         return slice(index, index + 1)
     if isinstance(index, slice):
         return index

@@ -1,0 +1,133 @@
+"""Env steps per second of MAPPO with EPyMARL's defaults, ours and (optionally) EPyMARL's, side by side.
+
+Config (both implementations): ``--config=mappo --env-config=gymma with
+env_args.key=lbforaging:Foraging-8x8-2p-3f-v3 env_args.time_limit=50 t_max=50000`` (parallel runner,
+10 envs, EPyMARL's MAPPO hyper-parameters and gymma's test schedule), CPU only.
+Throughput = env steps trained (the last ``t_env`` printed) / wall time of the whole command, so
+start-up, test episodes and logging count for both. Seeds alternate between implementations so
+both see the same machine load; the report gives per-seed numbers, medians and their ratio.
+
+EPyMARL imports ``smaclite`` unconditionally, which no registry provides; ``--stub-modules smaclite``
+puts an empty module of that name on EPyMARL's path (its code is not changed).
+
+Command that produced ``benchmarks/results/throughput.{json,csv,png}``:
+
+    python benchmarks/throughput.py --seeds 3 --epymarl /tmp/epymarl --stub-modules smaclite
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import re
+import shlex
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KEY = "lbforaging:Foraging-8x8-2p-3f-v3"
+
+
+def experiment_args(t_max: int, seed: int) -> list[str]:
+    return ["--config=mappo", "--env-config=gymma", "with", f"env_args.key={KEY}", "env_args.time_limit=50",
+            f"t_max={t_max}", f"seed={seed}", "use_cuda=False"]
+
+
+def timed_run(command: list[str], cwd: str, extra_path: str | None, t_max: int) -> dict:
+    """Run ``command``; return its wall time and the last t_env it printed."""
+    environment = dict(os.environ)
+    if extra_path:
+        environment["PYTHONPATH"] = os.pathsep.join(p for p in (extra_path, environment.get("PYTHONPATH")) if p)
+    started = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env=environment, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"{shlex.join(command)} failed:\n{result.stderr[-3000:]}")
+    printed = [int(t) for t in re.findall(r"t_env:\s+(\d+)", result.stdout + result.stderr)]
+    t_env = max(printed + [t_max])
+    return {"wall_seconds": wall, "t_env": t_env, "steps_per_second": t_env / wall}
+
+
+def make_stub_dir(names: list[str]) -> str:
+    stub_dir = tempfile.mkdtemp(prefix="stub-modules-")
+    for name in names:
+        os.makedirs(os.path.join(stub_dir, name))
+        open(os.path.join(stub_dir, name, "__init__.py"), "w").close()
+    return stub_dir
+
+
+def plot(rows: list[dict], medians: dict[str, float], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    impls = list(medians)
+    fig, ax = plt.subplots(figsize=(5, 4))
+    ax.bar(impls, [medians[i] for i in impls], color=["tab:blue", "tab:gray"][: len(impls)], alpha=0.6, label="median")
+    for x, impl in enumerate(impls):
+        values = [r["steps_per_second"] for r in rows if r["impl"] == impl]
+        ax.scatter([x] * len(values), values, color="black", zorder=3, s=15, label="seeds" if x == 0 else None)
+    ax.set_ylabel("env steps / s (whole run)")
+    ax.set_title("MAPPO, LBF 8x8-2p-3f, 50 steps, parallel x10")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=3, help="runs per implementation")
+    parser.add_argument("--t-max", type=int, default=50000, help="env steps per run")
+    parser.add_argument("--epymarl", default=None, help="path of an EPyMARL checkout to compare against")
+    parser.add_argument("--epymarl-python", default=sys.executable, help="python that runs EPyMARL")
+    parser.add_argument("--stub-modules", default="", help="comma-separated empty modules for EPyMARL's hard imports")
+    parser.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results"), help="output directory")
+    options = parser.parse_args()
+
+    os.makedirs(options.out, exist_ok=True)
+    stub_dir = make_stub_dir([n for n in options.stub_modules.split(",") if n]) if options.stub_modules else None
+    scratch = tempfile.mkdtemp(prefix="throughput-")
+    rows = []
+    for seed in range(1, options.seeds + 1):
+        ours = [sys.executable, os.path.join(REPO, "src", "main.py"), *experiment_args(options.t_max, seed),
+                f"local_results_path={scratch}"]
+        rows.append({"impl": "ours", "seed": seed, **timed_run(ours, scratch, None, options.t_max)})
+        print(f"ours     seed {seed}: {rows[-1]['steps_per_second']:8.1f} steps/s", flush=True)
+        if options.epymarl:
+            theirs = [options.epymarl_python, os.path.join(options.epymarl, "src", "main.py"),
+                      *experiment_args(options.t_max, seed)]
+            rows.append({"impl": "epymarl", "seed": seed, **timed_run(theirs, options.epymarl, stub_dir, options.t_max)})
+            print(f"epymarl  seed {seed}: {rows[-1]['steps_per_second']:8.1f} steps/s", flush=True)
+
+    impls = [i for i in ("ours", "epymarl") if any(r["impl"] == i for r in rows)]
+    medians = {i: statistics.median(r["steps_per_second"] for r in rows if r["impl"] == i) for i in impls}
+    print("\n| impl | seed | t_env | wall s | env steps/s |\n|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['impl']} | {r['seed']} | {r['t_env']} | {r['wall_seconds']:.1f} | {r['steps_per_second']:.1f} |")
+    for impl, value in medians.items():
+        print(f"median {impl}: {value:.1f} env steps/s")
+    ratio = medians["ours"] / medians["epymarl"] if "epymarl" in medians else None
+    if ratio is not None:
+        print(f"ratio ours / epymarl (medians): {ratio:.2f}x")
+
+    command = shlex.join([os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]])
+    report = {"command": f"python {command}", "config": experiment_args(options.t_max, 0)[:-2], "rows": rows,
+              "medians": medians, "ratio_ours_over_epymarl": ratio, "cpu_count": os.cpu_count()}
+    with open(os.path.join(options.out, "throughput.json"), "w") as f:
+        json.dump(report, f, indent=2)
+    with open(os.path.join(options.out, "throughput.csv"), "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["impl", "seed", "t_env", "wall_seconds", "steps_per_second"])
+        writer.writeheader()
+        writer.writerows(rows)
+    plot(rows, medians, os.path.join(options.out, "throughput.png"))
+    print(f"wrote {options.out}/throughput.{{json,csv,png}}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""Critic output shapes and input wiring (``modules.critics``)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from components.episode_buffer import EpisodeBatch
+from modules.critics import REGISTRY as critic_registry
+from run import build_scheme, make_args
+from utils.config import load_config
+
+ENV_INFO = {"n_agents": 3, "obs_shape": 5, "state_shape": 7, "n_actions": 4, "episode_limit": 6}
+BATCH = 2
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """As runs do (``torch_threads: 1``): tiny networks are slower, not faster, on several threads."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_critic_args(**overrides):
+    config = load_config("mappo", "gymma")
+    config["seed"] = 0
+    config["hidden_dim"] = 16
+    config.update(overrides)
+    args = make_args(config)
+    args.n_agents, args.n_actions = ENV_INFO["n_agents"], ENV_INFO["n_actions"]
+    args.state_shape, args.obs_shape = ENV_INFO["state_shape"], ENV_INFO["obs_shape"]
+    args.episode_limit = ENV_INFO["episode_limit"]
+    return args
+
+
+def make_batch(args) -> EpisodeBatch:
+    scheme, groups, preprocess = build_scheme(ENV_INFO, args)
+    batch = EpisodeBatch(scheme, groups, BATCH, ENV_INFO["episode_limit"] + 1, preprocess=preprocess)
+    g = torch.Generator().manual_seed(0)
+    T, n = batch.max_seq_length, ENV_INFO["n_agents"]
+    batch.update(
+        {
+            "obs": torch.randn(BATCH, T, n, ENV_INFO["obs_shape"], generator=g),
+            "state": torch.randn(BATCH, T, ENV_INFO["state_shape"], generator=g),
+            "actions": torch.randint(0, ENV_INFO["n_actions"], (BATCH, T, n, 1), generator=g),
+        }
+    )
+    return batch
+
+
+CRITICS = ["cv_critic", "cv_critic_ns", "ac_critic", "ac_critic_ns"]
+
+
+@pytest.mark.parametrize("critic_type", CRITICS)
+def test_critic_output_shape(critic_type):
+    args = make_critic_args(critic_type=critic_type)
+    batch = make_batch(args)
+    torch.manual_seed(0)
+    critic = critic_registry[critic_type](batch.scheme, args)
+    values = critic(batch)
+    assert values.shape == (BATCH, batch.max_seq_length, ENV_INFO["n_agents"], 1)
+    assert torch.isfinite(values).all()
+    # one step gives the same numbers as the full pass
+    step = critic(batch, t=3)
+    assert step.shape == (BATCH, 1, ENV_INFO["n_agents"], 1)
+    torch.testing.assert_close(step[:, 0], values[:, 3])
+    # values are differentiable w.r.t. every critic parameter
+    values.sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in critic.parameters())
+
+
+@pytest.mark.parametrize("critic_type", ["cv_critic", "cv_critic_ns"])
+@pytest.mark.parametrize("individual_obs, last_action", [(True, False), (False, True), (True, True)])
+def test_central_v_optional_inputs(critic_type, individual_obs, last_action):
+    args = make_critic_args(critic_type=critic_type, obs_individual_obs=individual_obs, obs_last_action=last_action)
+    batch = make_batch(args)
+    critic = critic_registry[critic_type](batch.scheme, args)
+    n, obs, state, acts = ENV_INFO["n_agents"], ENV_INFO["obs_shape"], ENV_INFO["state_shape"], ENV_INFO["n_actions"]
+    expected = state + individual_obs * n * obs + last_action * n * acts + (0 if critic_type.endswith("_ns") else n)
+    inputs = critic._build_inputs(batch, slice(None))
+    assert inputs.shape == (BATCH, batch.max_seq_length, n, expected)
+    assert critic(batch).shape == (BATCH, batch.max_seq_length, n, 1)
+
+
+def test_central_v_sees_the_state_not_the_observations():
+    args = make_critic_args(critic_type="cv_critic")
+    batch = make_batch(args)
+    critic = critic_registry["cv_critic"](batch.scheme, args)
+    with torch.no_grad():
+        before = critic(batch)
+        batch["obs"].add_(1.0)
+        torch.testing.assert_close(critic(batch), before)
+        batch["state"][:, 2].add_(1.0)
+        after = critic(batch)
+    assert not torch.allclose(after[:, 2], before[:, 2])
+    torch.testing.assert_close(after[:, 3:], before[:, 3:])
+
+
+def test_ac_critic_sees_only_its_own_observation():
+    args = make_critic_args(critic_type="ac_critic")
+    batch = make_batch(args)
+    critic = critic_registry["ac_critic"](batch.scheme, args)
+    with torch.no_grad():
+        before = critic(batch)
+        batch["state"].add_(1.0)
+        torch.testing.assert_close(critic(batch), before)
+        batch["obs"][:, :, 1].add_(1.0)
+        after = critic(batch)
+    torch.testing.assert_close(after[:, :, [0, 2]], before[:, :, [0, 2]])
+    assert not torch.allclose(after[:, :, 1], before[:, :, 1])
