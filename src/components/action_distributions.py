@@ -12,7 +12,14 @@ from torch.distributions import Categorical
 
 
 class CategoricalActions(Categorical):
-    """Categorical over ``probs [..., n_actions]`` whose ``log_prob`` takes stored actions ``[..., 1]``."""
+    """Categorical over ``probs [..., n_actions]`` whose ``log_prob`` takes stored actions ``[..., 1]``.
+
+    Argument validation is off: probabilities come from a softmax, and the check costs more than
+    the rest of the call.
+    """
+
+    def __init__(self, probs: torch.Tensor) -> None:
+        super().__init__(probs=probs, validate_args=False)
 
     def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
         return super().log_prob(actions.squeeze(-1).long())

@@ -10,13 +10,16 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import torch
-from torch.distributions import Categorical
-
 from components.epsilon_schedules import LinearDecaySchedule
 
 
 def _greedy(values: torch.Tensor, avail_actions: torch.Tensor) -> torch.Tensor:
     return values.masked_fill(avail_actions == 0, -float("inf")).argmax(dim=-1)
+
+
+def _sample(probs: torch.Tensor) -> torch.Tensor:
+    """One index per row of ``probs [..., n]`` (unnormalised weights are fine)."""
+    return torch.multinomial(probs.reshape(-1, probs.shape[-1]), 1).view(probs.shape[:-1])
 
 
 class SoftPoliciesSelector:
@@ -31,7 +34,7 @@ class SoftPoliciesSelector:
         probs = agent_outputs.masked_fill(avail_actions == 0, 0.0)
         if test_mode and self.test_greedy:
             return _greedy(probs, avail_actions)
-        return Categorical(probs=probs).sample()
+        return _sample(probs)
 
 
 class MultinomialSelector(SoftPoliciesSelector):
@@ -50,7 +53,7 @@ class MultinomialSelector(SoftPoliciesSelector):
         self.epsilon = 0.0 if test_mode else self.schedule.eval(t_env)
         uniform = avail_actions.float() / avail_actions.float().sum(-1, keepdim=True)
         probs = (1 - self.epsilon) * agent_outputs.masked_fill(avail_actions == 0, 0.0) + self.epsilon * uniform
-        return Categorical(probs=probs).sample()
+        return _sample(probs)
 
 
 class EpsilonGreedySelector:
@@ -66,7 +69,7 @@ class EpsilonGreedySelector:
     ) -> torch.Tensor:
         self.epsilon = 0.0 if (test_mode and self.test_greedy) else self.schedule.eval(t_env)
         greedy = _greedy(agent_outputs, avail_actions)
-        random = Categorical(probs=avail_actions.float()).sample()
+        random = _sample(avail_actions.float())
         explore = torch.rand(greedy.shape, device=greedy.device) < self.epsilon
         return torch.where(explore, random, greedy)
 

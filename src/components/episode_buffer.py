@@ -114,55 +114,38 @@ class EpisodeBatch:
         ts_idx = _as_slice(ts, self.max_seq_length)
         for name, value in data.items():
             if name in self.transition_data:
-                target = self.transition_data
-                index = (bs_idx, ts_idx)
+                target, index = self.transition_data, (bs_idx, ts_idx)
                 if mark_filled:
-                    self._write(self.transition_data, "filled", 1, index)
+                    self._write(self.transition_data["filled"], 1, index)
             elif name in self.episode_data:
-                target = self.episode_data
-                index = (bs_idx,)
+                target, index = self.episode_data, (bs_idx,)
             else:
                 raise KeyError(f"'{name}' is not a field of this batch's scheme: {sorted(self.scheme)}")
-            self._write(target, name, value, index)
+            written = self._write(target[name], value, index)
             if name in self.preprocess:
                 new_name, transforms = self.preprocess[name]
-                derived = self._read(target, name, index)
                 for transform in transforms:
-                    derived = transform.transform(derived)
-                self._write(target, new_name, derived, index)
+                    written = transform.transform(written)
+                self._write(target[new_name], written, index)
 
-    def _read(self, target: dict[str, torch.Tensor], name: str, index: tuple) -> torch.Tensor:
-        tensor = target[name]
-        for axis, idx in enumerate(index):
-            tensor = tensor[(slice(None),) * axis + (idx,)]
-        return tensor
+    @staticmethod
+    def _write(dest: torch.Tensor, value: Any, index: tuple) -> torch.Tensor:
+        """Write ``value`` into ``dest[index]`` (index: a slice or an index tensor per leading axis).
 
-    def _write(self, target: dict[str, torch.Tensor], name: str, value: Any, index: tuple) -> None:
-        dest = target[name]
+        Values with as many elements as the destination are reshaped to it (per-env lists, missing
+        singleton dims); others broadcast (e.g. ``filled = 1``). Returns the written values.
+        """
         if isinstance(value, torch.Tensor):
             value = value.to(device=dest.device, dtype=dest.dtype)
         else:
             value = torch.as_tensor(np.asarray(value), dtype=dest.dtype, device=dest.device)
-        if all(isinstance(i, slice) for i in index):
-            view = dest[index]
-            view.copy_(self._fit(value, view.shape))
-        else:  # advanced indexing on one or both axes: write through index_put
-            selected_shape = self._read(target, name, index).shape
-            dest[self._index_grids(index, dest.shape)] = self._fit(value, selected_shape)
-
-    @staticmethod
-    def _fit(value: torch.Tensor, shape: torch.Size) -> torch.Tensor:
-        """Same number of elements: reshape (per-env lists, missing singleton dims); else broadcast."""
-        return value.reshape(shape) if value.numel() == shape.numel() else value.expand(shape)
-
-    def _index_grids(self, index: tuple, shape: torch.Size) -> tuple[torch.Tensor, ...]:
-        aranges = []
-        for axis, idx in enumerate(index):
-            if isinstance(idx, slice):
-                aranges.append(torch.arange(shape[axis])[idx])
-            else:
-                aranges.append(idx)
-        return torch.meshgrid(*aranges, indexing="ij")
+        lead = [_axis_len(idx, dest.shape[axis]) for axis, idx in enumerate(index)]
+        shape = torch.Size([*lead, *dest.shape[len(index) :]])
+        value = value.reshape(shape) if value.numel() == shape.numel() else value.expand(shape)
+        if sum(not isinstance(idx, slice) for idx in index) > 1:  # two index tensors: take their outer product
+            index = (index[0].unsqueeze(1), *index[1:])
+        dest[index] = value
+        return value
 
     # ------------------------------------------------------------------ reading
     def __getitem__(self, item: str | Iterable[str] | Index | tuple) -> Any:
