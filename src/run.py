@@ -102,20 +102,25 @@ def seed_everything(seed: int) -> None:
 
 
 def build_scheme(env_info: dict, args: SimpleNamespace) -> tuple[dict, dict, dict]:
-    """The EpisodeBatch scheme, groups and preprocessing for this env's spaces."""
+    """The EpisodeBatch scheme, groups and preprocessing for this env's spaces.
+
+    Discrete actions are stored as indices ``(1,)`` plus a derived one-hot; continuous ones as the
+    raw sampled vector ``(action_dim,)`` (``n_actions`` is the action dimension then).
+    """
+    continuous = env_info.get("action_kind", "discrete") == "continuous"
+    n_actions = env_info["n_actions"]
     scheme = {
         "state": {"vshape": env_info["state_shape"]},
         "obs": {"vshape": env_info["obs_shape"], "group": "agents"},
-        "actions": {"vshape": (1,), "group": "agents", "dtype": torch.long},
-        "avail_actions": {"vshape": (env_info["n_actions"],), "group": "agents", "dtype": torch.int},
+        "actions": {"vshape": (n_actions,), "group": "agents", "dtype": torch.float32}
+        if continuous
+        else {"vshape": (1,), "group": "agents", "dtype": torch.long},
+        "avail_actions": {"vshape": (n_actions,), "group": "agents", "dtype": torch.int},
         "terminated": {"vshape": (1,), "dtype": torch.uint8},
+        "reward": {"vshape": (1,) if args.common_reward else (env_info["n_agents"],)},
     }
-    if args.common_reward:
-        scheme["reward"] = {"vshape": (1,)}
-    else:
-        scheme["reward"] = {"vshape": (args.n_agents,)}
-    groups = {"agents": args.n_agents}
-    preprocess = {"actions": ("actions_onehot", [OneHot(out_dim=env_info["n_actions"])])}
+    groups = {"agents": env_info["n_agents"]}
+    preprocess = {} if continuous else {"actions": ("actions_onehot", [OneHot(out_dim=n_actions)])}
     return scheme, groups, preprocess
 
 
@@ -124,11 +129,7 @@ def run_sequential(args: SimpleNamespace, logger: Logger) -> None:
     runner = runner_registry[args.runner](args=args, logger=logger)
     try:
         env_info = runner.get_env_info()
-        if env_info.get("action_kind", "discrete") != "discrete":
-            raise ConfigError(
-                f"env '{env_label(vars(args))}' has {env_info['action_kind']} actions; this algorithm "
-                f"({args.name}) supports discrete actions only"
-            )
+        args.action_kind = env_info.get("action_kind", "discrete")
         args.n_agents, args.n_actions = env_info["n_agents"], env_info["n_actions"]
         args.state_shape, args.obs_shape = env_info["state_shape"], env_info["obs_shape"]
         args.episode_limit = env_info["episode_limit"]

@@ -8,7 +8,7 @@ indices) and, later, continuous ones (stored as ``[..., action_dim]`` floats).
 from __future__ import annotations
 
 import torch
-from torch.distributions import Categorical
+from torch.distributions import Categorical, Independent, Normal
 
 
 class CategoricalActions(Categorical):
@@ -23,3 +23,13 @@ class CategoricalActions(Categorical):
 
     def log_prob(self, actions: torch.Tensor) -> torch.Tensor:
         return super().log_prob(actions.squeeze(-1).long())
+
+
+class DiagGaussianActions(Independent):
+    """Independent Normal per action dimension; ``log_prob``/``entropy`` sum over ``[..., action_dim]``.
+
+    ``mode`` is the mean: the greedy (test) action.
+    """
+
+    def __init__(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        super().__init__(Normal(mean, std.expand_as(mean), validate_args=False), 1, validate_args=False)

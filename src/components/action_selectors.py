@@ -36,6 +36,10 @@ class SoftPoliciesSelector:
             return _greedy(probs, avail_actions)
         return _sample(probs)
 
+    def select_continuous(self, policy: torch.distributions.Distribution, test_mode: bool = False) -> torch.Tensor:
+        """A sample of a continuous policy, or its mode (the Gaussian mean) when testing greedily."""
+        return policy.mode if (test_mode and self.test_greedy) else policy.sample()
+
 
 class MultinomialSelector(SoftPoliciesSelector):
     """Soft-policy sampling mixed with epsilon-uniform exploration over available actions."""

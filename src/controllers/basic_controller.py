@@ -8,12 +8,14 @@ from typing import Any, Mapping
 
 import torch
 
-from components.action_distributions import CategoricalActions
+from components.action_distributions import CategoricalActions, DiagGaussianActions
 from components.action_selectors import REGISTRY as action_selector_registry
 from components.episode_buffer import EpisodeBatch
 from modules.agents import REGISTRY as agent_registry
+from modules.agents.gaussian_agent import GaussianAgent
 from modules.inputs import action_feature_size, agent_ids, last_actions
 from utils.checkpoint import atomic_torch_save
+from utils.config import ConfigError
 
 
 class BasicMAC:
@@ -22,15 +24,35 @@ class BasicMAC:
     Agent inputs at step t: own observation, then (``obs_last_action``) its previous action
     features, then (``obs_agent_id``) its one-hot id. ``forward`` keeps the recurrent hidden state
     between calls, so callers step t = 0, 1, ... after ``init_hidden``.
+
+    Continuous actions (``args.action_kind == "continuous"``): the agent network gives the mean of
+    a diagonal Gaussian (:class:`GaussianAgent` adds the learnable std); actions are sampled from
+    it, or its mean in greedy tests, and stored raw (the env clips them to its bounds).
     """
 
     def __init__(self, scheme: Mapping[str, Any], groups: Mapping[str, int], args: SimpleNamespace) -> None:
         self.n_agents = args.n_agents
         self.args = args
         self.agent_output_type = args.agent_output_type
-        self.agent = agent_registry[args.agent](self._get_input_shape(scheme), args)
+        self.continuous = getattr(args, "action_kind", "discrete") == "continuous"  # set by run from the env
         self.action_selector = action_selector_registry[args.action_selector](args)
+        self.agent = agent_registry[args.agent](self._get_input_shape(scheme), args)
+        if self.continuous:
+            self._check_continuous_support()
+            self.agent = GaussianAgent(self.agent, args, per_agent=args.agent.endswith("_ns"))
         self.hidden_states: torch.Tensor | None = None
+
+    def _check_continuous_support(self) -> None:
+        if not hasattr(self.action_selector, "select_continuous"):
+            raise ConfigError(
+                f"action_selector '{self.args.action_selector}' supports discrete actions only and this env has "
+                "continuous actions; use action_selector=soft_policies (sample from the policy)"
+            )
+        if self.agent_output_type != "pi_logits":
+            raise ConfigError(
+                f"agent_output_type '{self.agent_output_type}' (action values) supports discrete actions only and "
+                "this env has continuous actions; use a policy-gradient algorithm (agent_output_type=pi_logits)"
+            )
 
     # ------------------------------------------------------------------ acting
     def select_actions(
@@ -41,10 +63,13 @@ class BasicMAC:
         bs: slice | list[int] = slice(None),
         test_mode: bool = False,
     ) -> torch.Tensor:
-        """Actions ``[len(bs), n_agents]`` for the episodes ``bs`` at step ``t_ep``."""
-        avail_actions = ep_batch["avail_actions"][:, t_ep]
-        agent_outputs = self.forward(ep_batch, t_ep, test_mode=test_mode)
-        return self.action_selector.select_action(agent_outputs[bs], avail_actions[bs], t_env, test_mode=test_mode)
+        """Actions for the episodes ``bs`` at step ``t_ep``: ``[len(bs), n_agents]`` indices
+        (discrete) or ``[len(bs), n_agents, action_dim]`` raw values (continuous)."""
+        agent_outputs = self.forward(ep_batch, t_ep, test_mode=test_mode)[bs]
+        if self.continuous:
+            return self.action_selector.select_continuous(self.policy_distribution(agent_outputs), test_mode)
+        avail_actions = ep_batch["avail_actions"][:, t_ep][bs]
+        return self.action_selector.select_action(agent_outputs, avail_actions, t_env, test_mode=test_mode)
 
     def forward(self, ep_batch: EpisodeBatch, t: int, test_mode: bool = False) -> torch.Tensor:
         """Agent outputs ``[batch, n_agents, n_actions]`` at step ``t``: probabilities for
@@ -72,16 +97,24 @@ class BasicMAC:
         return self._policy_outputs(outputs.view(batch_size, self.n_agents, -1), avail_actions)
 
     def _policy_outputs(self, outputs: torch.Tensor, avail_actions: torch.Tensor) -> torch.Tensor:
-        """Probabilities for ``pi_logits`` agents, raw outputs otherwise."""
-        if self.agent_output_type == "pi_logits":
+        """Probabilities for discrete ``pi_logits`` agents; Gaussian means or action values as they are."""
+        if self.agent_output_type == "pi_logits" and not self.continuous:
             if self.args.mask_before_softmax:
                 outputs = outputs.masked_fill(avail_actions == 0, -1e10)
             outputs = torch.softmax(outputs, dim=-1)
         return outputs
 
-    def policy_distribution(self, agent_outputs: torch.Tensor) -> CategoricalActions:
+    def policy_distribution(self, agent_outputs: torch.Tensor) -> CategoricalActions | DiagGaussianActions:
         """The policy given ``forward``/``unroll`` outputs; its ``log_prob`` takes stored actions."""
+        if self.continuous:
+            return DiagGaussianActions(agent_outputs, self.agent.std())
         return CategoricalActions(probs=agent_outputs)
+
+    def agent_parameters(self, agent: int) -> list[torch.nn.Parameter]:
+        """Agent ``agent``'s own parameters (non-shared agents only; HAPPO's per-agent optimisers)."""
+        if not hasattr(self.agent, "agent_parameters"):
+            raise ConfigError(f"agent '{self.args.agent}' shares parameters between agents; use a *_ns agent")
+        return self.agent.agent_parameters(agent)
 
     def init_hidden(self, batch_size: int) -> None:
         self.hidden_states = self.agent.init_hidden().expand(batch_size * self.n_agents, -1).contiguous()

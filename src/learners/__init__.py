@@ -1,7 +1,9 @@
 """Learners: ``REGISTRY[args.learner](mac, scheme, logger, args)``."""
 
+from learners.happo_learner import HAPPOLearner
 from learners.ppo_learner import PPOLearner
 
 REGISTRY = {
     "ppo_learner": PPOLearner,
+    "happo_learner": HAPPOLearner,
 }

@@ -1,19 +1,22 @@
 """PPO for multiple agents: MAPPO (``critic_type=cv_critic``) and IPPO (``ac_critic``).
 
-One ``train`` call, on any EpisodeBatch of the scheme:
+One ``train`` call, on any EpisodeBatch of the scheme (discrete or continuous actions):
 
 1. rewards (optionally standardised), per-agent masks, and the behaviour log-probs
    log pi_old(a_t | tau_t) of the stored actions (the policy that collected the batch);
 2. ``epochs`` times:
-   a. critic step: V(s_t) now, bootstrap values from the target critic, then
-      ``(A_t, G_t) = ADVANTAGE_ESTIMATORS[advantage_estimator](...)`` and a masked MSE step on G_t;
-   b. actor step on the clipped surrogate (Schulman et al. 2017)
-      L = -E[min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t) + c_ent H(pi(.|tau_t))],
-      r_t = pi(a_t | tau_t) / pi_old(a_t | tau_t), one ratio per agent;
+   a. ``(A_t, G_t) = ADVANTAGE_ESTIMATORS[advantage_estimator](...)`` from the current critic
+      (bootstrapping from the target critic), optionally standardised;
+   b. for each of ``mini_batches`` groups of episodes: one critic step towards G_t and one actor
+      step on the clipped surrogate (Schulman et al. 2017)
+         L = -E[min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t) + c_ent H(pi(.|tau_t))],
+         r_t = pi(a_t | tau_t) / pi_old(a_t | tau_t)   (one ratio per agent);
 3. soft/hard target-critic update (``target_update_interval_or_tau``).
 
-This follows EPyMARL's MAPPO step for step (so its defaults reproduce EPyMARL's numbers) while
-fixing its masking (padded steps never enter statistics) and its time-limit bootstrapping.
+With the defaults (one mini-batch, n-step returns, MSE value loss) this is EPyMARL's MAPPO step
+for step, minus its masking and time-limit defects. The options HAPPO/MAPPO papers use (GAE,
+value normalisation, Huber and clipped value loss, advantage normalisation, mini-batches,
+separate learning rates, Adam eps) are config keys.
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from __future__ import annotations
 import copy
 import os
 from types import SimpleNamespace
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import torch
+from torch.nn import functional as F
 from torch.optim import Adam
 
 from components.episode_buffer import EpisodeBatch
@@ -37,6 +41,13 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * mask).sum() / mask.sum().clamp(min=1)
 
 
+def standardise(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``(x - mean) / std`` over the valid entries; padded entries stay 0."""
+    mean = masked_mean(x, mask)
+    std = torch.sqrt(masked_mean((x - mean) ** 2, mask))
+    return (x - mean) / (std + 1e-5) * mask
+
+
 class PPOLearner:
     """Clipped-surrogate actor + state-value critic, trained on-policy (see module docstring)."""
 
@@ -45,13 +56,14 @@ class PPOLearner:
         self.n_agents = args.n_agents
         self.logger = logger
         self.mac = mac
-        self.agent_params = list(mac.parameters())
-        self.agent_optimiser = Adam(self.agent_params, lr=args.lr)
+        self.actor_lr = args.actor_lr if args.actor_lr is not None else args.lr
+        self.critic_lr = args.critic_lr if args.critic_lr is not None else args.lr
+        self._make_actor_optimisers()
 
         self.critic = critic_registry[args.critic_type](scheme, args)
         self.target_critic = copy.deepcopy(self.critic)
         self.critic_params = list(self.critic.parameters())
-        self.critic_optimiser = Adam(self.critic_params, lr=args.lr)
+        self.critic_optimiser = Adam(self.critic_params, lr=self.critic_lr, eps=args.adam_eps)
         self.critic_training_steps = 0
         self.last_target_update_step = 0
 
@@ -62,6 +74,11 @@ class PPOLearner:
         self.return_stats = RunningMeanStd((self.n_agents,), device=device) if args.standardise_returns else None
         self.log_stats_t = -args.learner_log_interval - 1
 
+    def _make_actor_optimisers(self) -> None:
+        """One Adam over all actor parameters (HAPPO makes one per agent)."""
+        self.agent_params = list(self.mac.parameters())
+        self.agent_optimiser = Adam(self.agent_params, lr=self.actor_lr, eps=self.args.adam_eps)
+
     # ------------------------------------------------------------------ one update
     def train(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> dict[str, float]:
         """One PPO update on ``batch``; returns (and periodically logs) the diagnostics."""
@@ -69,17 +86,20 @@ class PPOLearner:
         actions = batch["actions"][:, :-1]
         with torch.no_grad():
             old_log_probs = self.behaviour_log_probs(batch, actions)
+            old_values = self.critic(batch)[:, :-1, :, 0]
 
         for _ in range(self.args.epochs):
-            advantages, critic_stats = self._critic_step(batch, rewards, terminated, mask)
-            actor_stats = self._actor_step(batch, actions, advantages, old_log_probs, mask)
+            advantages, returns = self._advantages(batch, rewards, terminated, mask)
+            for episodes in self._minibatches(batch.batch_size):
+                minibatch = batch[episodes]
+                critic_stats = self._critic_step(minibatch, returns[episodes], old_values[episodes], mask[episodes])
+                actor_stats = self._actor_step(
+                    minibatch, actions[episodes], advantages[episodes], old_log_probs[episodes], mask[episodes]
+                )
         self._update_target_critic()
 
         stats = {**critic_stats, **actor_stats, "advantage_mean": masked_mean(advantages, mask).item()}
-        if t_env - self.log_stats_t >= self.args.learner_log_interval:
-            for key, value in stats.items():
-                self.logger.log_stat(key, value, t_env)
-            self.log_stats_t = t_env
+        self._log(stats, t_env)
         return stats
 
     def behaviour_log_probs(self, batch: EpisodeBatch, actions: torch.Tensor) -> torch.Tensor:
@@ -97,52 +117,76 @@ class PPOLearner:
         expand = lambda x: x.expand(-1, -1, self.n_agents)  # noqa: E731
         return expand(rewards) if rewards.shape[-1] == 1 else rewards, expand(terminated), expand(mask)
 
-    # ------------------------------------------------------------------ critic
-    def _critic_step(
-        self, batch: EpisodeBatch, rewards: torch.Tensor, terminated: torch.Tensor, mask: torch.Tensor
-    ) -> tuple[torch.Tensor, dict[str, float]]:
-        """Advantages from the current critic (then one critic gradient step towards the returns)."""
-        values = self.critic(batch)[..., 0]  # [B, T + 1, n_agents], normalised if standardise_returns
-        with torch.no_grad():
-            target_values = self.target_critic(batch)[..., 0]
-            values_real = values.detach()
-            if self.return_stats is not None:
-                values_real = self.return_stats.denormalise(values_real)
-                target_values = self.return_stats.denormalise(target_values)
-            advantages, returns = self.advantage_estimator(
-                rewards,
-                values_real,
-                terminated,
-                mask,
-                self.args.gamma,
-                nsteps=self.args.q_nstep,
-                gae_lambda=self.args.gae_lambda,
-                target_values=target_values,
-            )
-            if self.return_stats is not None:
-                self.return_stats.update(returns, mask[..., :1])
-                returns = self.return_stats.normalise(returns)
+    def _minibatches(self, batch_size: int) -> Iterator[torch.Tensor]:
+        """Random disjoint groups of whole episodes (recurrent agents need whole sequences)."""
+        n_groups = min(self.args.mini_batches, batch_size)
+        if n_groups == 1:
+            yield slice(None)
+            return
+        yield from torch.randperm(batch_size).chunk(n_groups)
 
-        td_error = (returns - values[:, :-1]) * mask
-        loss = (td_error**2).sum() / mask.sum()
+    # ------------------------------------------------------------------ critic
+    @torch.no_grad()
+    def _advantages(
+        self, batch: EpisodeBatch, rewards: torch.Tensor, terminated: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(advantages, critic targets in the critic's output scale), both ``[B, T, n_agents]``."""
+        values = self.critic(batch)[..., 0]  # [B, T + 1, n_agents]
+        target_values = self.target_critic(batch)[..., 0]
+        if self.return_stats is not None:
+            values = self.return_stats.denormalise(values)
+            target_values = self.return_stats.denormalise(target_values)
+        advantages, returns = self.advantage_estimator(
+            rewards,
+            values,
+            terminated,
+            mask,
+            self.args.gamma,
+            nsteps=self.args.q_nstep,
+            gae_lambda=self.args.gae_lambda,
+            target_values=target_values,
+        )
+        if self.return_stats is not None:
+            self.return_stats.update(returns, mask[..., :1])
+            returns = self.return_stats.normalise(returns)
+        if self.args.normalise_advantages:
+            advantages = standardise(advantages, mask)
+        return advantages, returns
+
+    def _value_error(self, values: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:
+        if self.args.value_loss == "huber":
+            return F.huber_loss(values, returns, reduction="none", delta=self.args.huber_delta)
+        return (values - returns) ** 2
+
+    def _critic_step(
+        self, batch: EpisodeBatch, returns: torch.Tensor, old_values: torch.Tensor, mask: torch.Tensor
+    ) -> dict[str, float]:
+        """One gradient step of the critic towards ``returns`` (optionally clipped around ``old_values``)."""
+        values = self.critic(batch)[:, :-1, :, 0]
+        error = self._value_error(values, returns)
+        if self.args.value_clip > 0:  # the clipped value loss of MAPPO / HARL
+            clip = self.args.value_clip
+            clipped = old_values + (values - old_values).clamp(-clip, clip)
+            error = torch.max(error, self._value_error(clipped, returns))
+        loss = masked_mean(error, mask)
         self.critic_optimiser.zero_grad()
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.critic_params, self.args.grad_norm_clip)
         self.critic_optimiser.step()
         self.critic_training_steps += 1
 
-        value_pred = values[:, :-1].detach()
-        residual_var = masked_mean((returns - value_pred) ** 2, mask) - masked_mean(returns - value_pred, mask) ** 2
+        values = values.detach()
+        residual = returns - values
         return_var = masked_mean(returns**2, mask) - masked_mean(returns, mask) ** 2
-        stats = {
+        residual_var = masked_mean(residual**2, mask) - masked_mean(residual, mask) ** 2
+        return {
             "critic_loss": loss.item(),
             "critic_grad_norm": grad_norm.item(),
-            "td_error_abs": (td_error.abs().sum() / mask.sum()).item(),
-            "q_taken_mean": masked_mean(value_pred, mask).item(),
+            "td_error_abs": masked_mean(residual.abs(), mask).item(),
+            "q_taken_mean": masked_mean(values, mask).item(),
             "target_mean": masked_mean(returns, mask).item(),
             "explained_variance": (1 - residual_var / return_var.clamp(min=1e-8)).item(),
         }
-        return advantages, stats
 
     def _update_target_critic(self) -> None:
         tau_or_interval = self.args.target_update_interval_or_tau
@@ -155,6 +199,33 @@ class PPOLearner:
             self.last_target_update_step = self.critic_training_steps
 
     # ------------------------------------------------------------------ actor
+    def _surrogate(
+        self,
+        batch: EpisodeBatch,
+        actions: torch.Tensor,
+        advantages: torch.Tensor,
+        old_log_probs: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """Per-sample clipped surrogate and entropy ``[B, T, n_agents]``, and the policy diagnostics."""
+        policy = self.mac.policy_distribution(self.mac.unroll(batch))
+        log_ratio = policy.log_prob(actions) - old_log_probs
+        ratio = torch.exp(log_ratio)
+        eps = self.args.eps_clip
+        surrogate = torch.min(ratio * advantages, torch.clamp(ratio, 1 - eps, 1 + eps) * advantages)
+        entropy = policy.entropy()
+        with torch.no_grad():
+            stats = {
+                "entropy": masked_mean(entropy, mask).item(),
+                "approx_kl": masked_mean(ratio - 1 - log_ratio, mask).item(),  # Schulman's k3 estimator
+                "clipfrac": masked_mean(((ratio - 1).abs() > eps).float(), mask).item(),
+            }
+            if hasattr(policy, "probs"):
+                stats["pi_max"] = masked_mean(policy.probs.max(dim=-1).values, mask).item()
+            else:
+                stats["action_std"] = policy.base_dist.stddev.mean().item()
+        return surrogate, entropy, stats
+
     def _actor_step(
         self,
         batch: EpisodeBatch,
@@ -164,41 +235,38 @@ class PPOLearner:
         mask: torch.Tensor,
     ) -> dict[str, float]:
         """One gradient step on the clipped surrogate with entropy bonus, all agents at once."""
-        policy = self.mac.policy_distribution(self.mac.unroll(batch))
-        log_probs = policy.log_prob(actions)
-        log_ratio = log_probs - old_log_probs
-        ratio = torch.exp(log_ratio)
-        eps = self.args.eps_clip
-        surrogate = torch.min(ratio * advantages, torch.clamp(ratio, 1 - eps, 1 + eps) * advantages)
-        entropy = policy.entropy()
+        surrogate, entropy, stats = self._surrogate(batch, actions, advantages, old_log_probs, mask)
         loss = -masked_mean(surrogate + self.args.entropy_coef * entropy, mask)
-
         self.agent_optimiser.zero_grad()
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.agent_params, self.args.grad_norm_clip)
         self.agent_optimiser.step()
-        with torch.no_grad():
-            return {
-                "pg_loss": loss.item(),
-                "agent_grad_norm": grad_norm.item(),
-                "entropy": masked_mean(entropy, mask).item(),
-                "approx_kl": masked_mean(ratio - 1 - log_ratio, mask).item(),  # Schulman's k3 estimator
-                "clipfrac": masked_mean(((ratio - 1).abs() > eps).float(), mask).item(),
-                "pi_max": masked_mean(policy.probs.max(dim=-1).values, mask).item(),
-            }
+        return {"pg_loss": loss.item(), "agent_grad_norm": grad_norm.item(), **stats}
 
-    # ------------------------------------------------------------------ persistence
+    # ------------------------------------------------------------------ logging and persistence
+    def _log(self, stats: dict[str, float], t_env: int) -> None:
+        if t_env - self.log_stats_t >= self.args.learner_log_interval:
+            for key, value in stats.items():
+                self.logger.log_stat(key, value, t_env)
+            self.log_stats_t = t_env
+
     def cuda(self) -> None:
         self.mac.cuda()
         self.critic.cuda()
         self.target_critic.cuda()
 
+    def _optimiser_states(self) -> dict[str, Any]:
+        return {"agent": self.agent_optimiser.state_dict(), "critic": self.critic_optimiser.state_dict()}
+
+    def _load_optimiser_states(self, states: dict[str, Any]) -> None:
+        self.agent_optimiser.load_state_dict(states["agent"])
+        self.critic_optimiser.load_state_dict(states["critic"])
+
     def save_models(self, path: str) -> None:
         self.mac.save_models(path)
         atomic_torch_save(self.critic.state_dict(), os.path.join(path, "critic.th"))
         atomic_torch_save(self.target_critic.state_dict(), os.path.join(path, "target_critic.th"))
-        atomic_torch_save(self.agent_optimiser.state_dict(), os.path.join(path, "agent_opt.th"))
-        atomic_torch_save(self.critic_optimiser.state_dict(), os.path.join(path, "critic_opt.th"))
+        atomic_torch_save(self._optimiser_states(), os.path.join(path, "optimisers.th"))
         normalisers = {
             name: stats.state_dict()
             for name, stats in (("reward", self.reward_stats), ("return", self.return_stats))
@@ -211,8 +279,7 @@ class PPOLearner:
         self.mac.load_models(path)
         self.critic.load_state_dict(load("critic.th"))
         self.target_critic.load_state_dict(load("target_critic.th"))
-        self.agent_optimiser.load_state_dict(load("agent_opt.th"))
-        self.critic_optimiser.load_state_dict(load("critic_opt.th"))
+        self._load_optimiser_states(load("optimisers.th"))
         normalisers = load("normalisers.th")
         for name, stats in (("reward", self.reward_stats), ("return", self.return_stats)):
             if stats is not None and name in normalisers:

@@ -82,7 +82,7 @@ def test_save_load_evaluate_round_trip(tmp_path):
     steps = sorted(int(d) for d in os.listdir(token_dir))
     assert len(steps) >= 2 and steps[-1] >= 2000
     assert not [d for d in os.listdir(token_dir) if not d.isdigit()], "a partial checkpoint was left behind"
-    for name in ("agent.th", "critic.th", "agent_opt.th", "critic_opt.th"):
+    for name in ("agent.th", "critic.th", "target_critic.th", "optimisers.th", "normalisers.th"):
         assert os.path.isfile(os.path.join(token_dir, str(steps[-1]), name))
 
     evaluate = [f"env_args.key={LBF}", "env_args.time_limit=50", f"checkpoint_path={token_dir}",

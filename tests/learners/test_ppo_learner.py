@@ -298,7 +298,7 @@ def test_save_and_load_models_round_trip(tmp_path):
     learner.train(batch, t_env=0, episode_num=0)
     learner.save_models(str(tmp_path))
     names = {p.name for p in tmp_path.iterdir()}
-    assert {"agent.th", "critic.th", "target_critic.th", "agent_opt.th", "critic_opt.th", "normalisers.th"} <= names
+    assert {"agent.th", "critic.th", "target_critic.th", "optimisers.th", "normalisers.th"} <= names
 
     restored, _ = build(seed=1, standardise_rewards=True, standardise_returns=True, epochs=2)
     restored.load_models(str(tmp_path))

@@ -34,11 +34,18 @@ def test_agentwise_linear_equals_one_linear_per_agent():
     layer = AgentwiseLinear(N_AGENTS, IN, HIDDEN)
     with torch.no_grad():
         for i, linear in enumerate(linears):
-            layer.weight[i] = linear.weight.T  # nn.Linear stores [out, in]
-            layer.bias[i, 0] = linear.bias
+            layer.weights[i].copy_(linear.weight.T)  # nn.Linear stores [out, in]
+            layer.biases[i][0] = linear.bias
     x = torch.randn(BATCH, N_AGENTS, IN)
     expected = torch.stack([linears[i](x[:, i]) for i in range(N_AGENTS)], dim=1)
     torch.testing.assert_close(layer(x), expected)
+
+
+def test_agent_parameters_are_that_agents_own_tensors():
+    layer = AgentwiseGRUCell(N_AGENTS, IN, HIDDEN)
+    owned = [{id(p) for p in layer.agent_parameters(i)} for i in range(N_AGENTS)]
+    assert all(len(o) == 4 for o in owned) and not owned[0] & owned[1]
+    assert set().union(*owned) == {id(p) for p in layer.parameters()}
 
 
 def test_agentwise_linear_agents_are_independent():
@@ -47,17 +54,17 @@ def test_agentwise_linear_agents_are_independent():
     x = torch.randn(BATCH, N_AGENTS, IN, requires_grad=True)
     layer(x)[:, 1].sum().backward()
     assert torch.all(x.grad[:, [0, 2]] == 0) and torch.any(x.grad[:, 1] != 0)
-    assert torch.all(layer.weight.grad[[0, 2]] == 0) and torch.any(layer.weight.grad[1] != 0)
+    assert all(torch.all(layer.weights[i].grad == 0) for i in (0, 2)) and torch.any(layer.weights[1].grad != 0)
 
 
 def copy_gru_cells(cells: list[nn.GRUCell], layer: AgentwiseGRUCell) -> None:
     """nn.GRUCell keeps weight_ih [3h, in] / weight_hh [3h, h] with gates stacked (r, z, n)."""
     with torch.no_grad():
         for i, cell in enumerate(cells):
-            layer.input_gates.weight[i] = cell.weight_ih.T
-            layer.input_gates.bias[i, 0] = cell.bias_ih
-            layer.hidden_gates.weight[i] = cell.weight_hh.T
-            layer.hidden_gates.bias[i, 0] = cell.bias_hh
+            layer.input_gates.weights[i].copy_(cell.weight_ih.T)
+            layer.input_gates.biases[i][0] = cell.bias_ih
+            layer.hidden_gates.weights[i].copy_(cell.weight_hh.T)
+            layer.hidden_gates.biases[i][0] = cell.bias_hh
 
 
 @pytest.mark.parametrize("steps", [1, 4])
@@ -84,8 +91,8 @@ def test_agentwise_gru_cell_gate_order_matters():
     copy_gru_cells(cells, layer)
     x, h = torch.randn(BATCH, N_AGENTS, IN), torch.randn(BATCH, N_AGENTS, HIDDEN)
     with torch.no_grad():
-        w = layer.input_gates.weight[0].clone()
-        layer.input_gates.weight[0] = torch.cat([w[:, HIDDEN : 2 * HIDDEN], w[:, :HIDDEN], w[:, 2 * HIDDEN :]], dim=1)
+        w = layer.input_gates.weights[0].clone()
+        layer.input_gates.weights[0].copy_(torch.cat([w[:, HIDDEN : 2 * HIDDEN], w[:, :HIDDEN], w[:, 2 * HIDDEN :]], dim=1))
     assert not torch.allclose(layer(x, h)[:, 0], cells[0](x[:, 0], h[:, 0]))
     torch.testing.assert_close(layer(x, h)[:, 1:], torch.stack([cells[i](x[:, i], h[:, i]) for i in (1, 2)], 1))
 

@@ -6,6 +6,7 @@ All take ``inputs [batch * n_agents, input_shape]`` and ``hidden [batch * n_agen
 """
 
 from modules.agents.mlp_agent import MLPAgent
+from modules.agents.mlp_ns_agent import MLPNSAgent
 from modules.agents.rnn_agent import RNNAgent
 from modules.agents.rnn_ns_agent import RNNNSAgent
 
@@ -13,4 +14,5 @@ REGISTRY = {
     "rnn": RNNAgent,
     "rnn_ns": RNNNSAgent,
     "mlp": MLPAgent,
+    "mlp_ns": MLPNSAgent,
 }

@@ -25,6 +25,10 @@ class MLPAgent(nn.Module):
     def init_hidden(self) -> torch.Tensor:
         return self.head.weight.new_zeros(1, self.hidden_dim)
 
+    def output_layer_parameters(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """(weights, biases) of the layer that produces the outputs."""
+        return [self.head.weight], [self.head.bias]
+
     def forward(self, inputs: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.body(inputs)
         return self.head(features), features

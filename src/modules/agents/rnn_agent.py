@@ -30,6 +30,10 @@ class RNNAgent(nn.Module):
     def init_hidden(self) -> torch.Tensor:
         return self.fc1.weight.new_zeros(1, self.hidden_dim)
 
+    def output_layer_parameters(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """(weights, biases) of the layer that produces the outputs."""
+        return [self.fc2.weight], [self.fc2.bias]
+
     def forward(self, inputs: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """inputs ``[N, input_shape]``, hidden ``[N, hidden_dim]`` -> (outputs ``[N, n_actions]``, hidden)."""
         outputs, hidden = self.forward_sequence(inputs.unsqueeze(1), hidden)

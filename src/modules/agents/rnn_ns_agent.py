@@ -35,6 +35,14 @@ class RNNNSAgent(nn.Module):
         h = self.rnn(x, h_in) if self.use_rnn else F.relu(self.rnn(x))
         return self.fc2(h).reshape(-1, self.fc2.weight.shape[-1]), h.reshape(-1, self.hidden_dim)
 
+    def agent_parameters(self, agent: int) -> list[nn.Parameter]:
+        """The parameters of agent ``agent``'s own network (for per-agent optimisers)."""
+        return [p for layer in (self.fc1, self.rnn, self.fc2) for p in layer.agent_parameters(agent)]
+
+    def output_layer_parameters(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        """(weights, biases) of the layer that produces the outputs."""
+        return list(self.fc2.weights), list(self.fc2.biases)
+
     def forward_sequence(self, inputs: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """inputs ``[N, T, input_shape]`` (N = batch * n_agents) -> (``[N, T, n_actions]``, last hidden)."""
         outputs = []

@@ -1,0 +1,107 @@
+"""HAPPO: Heterogeneous-Agent PPO (Kuba et al. 2022), as in ALGORITHM.md §3 and HARL.
+
+Agents are updated one after another, in a fresh random order each ``train`` call. The agent
+i_m updated m-th maximises the clipped surrogate weighted by the compounding factor of the agents
+already updated in this call:
+
+    M^{i_{1:m-1}}(s, a) = prod_{j < m} pi_new^{i_j}(a^{i_j} | tau^{i_j}) / pi_old^{i_j}(a^{i_j} | tau^{i_j})
+
+    L^{i_m} = -E[ M^{i_{1:m-1}} * min(r A, clip(r, 1 - eps, 1 + eps) A) ] - c_ent H(pi^{i_m}),
+    r = pi^{i_m}(a^{i_m} | tau) / pi_old^{i_m}(a^{i_m} | tau)   (product over action dims)
+
+M is a detached per-sample weight, 1 for the first agent and multiplied by the agent's full-batch
+ratio after its ``epochs x mini_batches`` steps. Advantages (GAE by default) come once per call
+from the centralised V critic, which is trained after all actors. Each agent has its own Adam
+(and gradient clipping) over its own parameters: agents must not share parameters (``*_ns``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch.optim import Adam
+
+from components.episode_buffer import EpisodeBatch
+from learners.ppo_learner import PPOLearner, masked_mean
+
+
+class HAPPOLearner(PPOLearner):
+    """Sequential per-agent PPO updates with the compounding factor M (see module docstring)."""
+
+    def _make_actor_optimisers(self) -> None:
+        """One Adam per agent, over that agent's own parameters only."""
+        self.agent_optimisers = [
+            Adam(self.mac.agent_parameters(agent), lr=self.actor_lr, eps=self.args.adam_eps)
+            for agent in range(self.n_agents)
+        ]
+
+    def train(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> dict[str, float]:
+        rewards, terminated, mask = self._transition_tensors(batch)
+        actions = batch["actions"][:, :-1]
+        with torch.no_grad():
+            old_log_probs = self.behaviour_log_probs(batch, actions)  # [B, T, n_agents]
+            old_values = self.critic(batch)[:, :-1, :, 0]
+        advantages, returns = self._advantages(batch, rewards, terminated, mask)
+
+        factor = torch.ones_like(old_log_probs[..., 0])  # M, per sample [B, T]
+        order = torch.randperm(self.n_agents)
+        actor_stats: dict[str, list[float]] = {}
+        for agent in order.tolist():
+            for _ in range(self.args.epochs):
+                for episodes in self._minibatches(batch.batch_size):
+                    step_stats = self._agent_step(
+                        agent, batch[episodes], actions[episodes], advantages[episodes],
+                        old_log_probs[episodes], mask[episodes], factor[episodes],
+                    )
+            for key, value in step_stats.items():
+                actor_stats.setdefault(key, []).append(value)
+            with torch.no_grad():  # M <- M * pi_new^{i_m} / pi_old^{i_m} on the whole batch
+                new_log_probs = self.behaviour_log_probs(batch, actions)[..., agent]
+                factor = factor * torch.exp(new_log_probs - old_log_probs[..., agent]) * mask[..., agent]
+
+        for _ in range(self.args.epochs):
+            for episodes in self._minibatches(batch.batch_size):
+                critic_stats = self._critic_step(batch[episodes], returns[episodes], old_values[episodes], mask[episodes])
+        self._update_target_critic()
+
+        stats = {key: sum(values) / len(values) for key, values in actor_stats.items()}
+        stats.update(critic_stats)
+        stats["advantage_mean"] = masked_mean(advantages, mask).item()
+        stats["factor_mean"] = masked_mean(factor, mask[..., 0]).item()  # M after the last agent
+        stats["first_agent"] = float(order[0])
+        self._log(stats, t_env)
+        return stats
+
+    def _agent_step(
+        self,
+        agent: int,
+        batch: EpisodeBatch,
+        actions: torch.Tensor,
+        advantages: torch.Tensor,
+        old_log_probs: torch.Tensor,
+        mask: torch.Tensor,
+        factor: torch.Tensor,
+    ) -> dict[str, float]:
+        """One gradient step of agent ``agent``'s actor on its M-weighted clipped surrogate."""
+        surrogate, entropy, stats = self._surrogate(batch, actions, advantages, old_log_probs, mask)
+        agent_mask = mask[..., agent]
+        loss = -masked_mean(factor * surrogate[..., agent] + self.args.entropy_coef * entropy[..., agent], agent_mask)
+        params = self.mac.agent_parameters(agent)
+        optimiser = self.agent_optimisers[agent]
+        optimiser.zero_grad()
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.args.grad_norm_clip)
+        optimiser.step()
+        return {"pg_loss": loss.item(), "agent_grad_norm": grad_norm.item(), **stats}
+
+    def _optimiser_states(self) -> dict[str, Any]:
+        return {
+            "agents": [optimiser.state_dict() for optimiser in self.agent_optimisers],
+            "critic": self.critic_optimiser.state_dict(),
+        }
+
+    def _load_optimiser_states(self, states: dict[str, Any]) -> None:
+        for optimiser, state in zip(self.agent_optimisers, states["agents"]):
+            optimiser.load_state_dict(state)
+        self.critic_optimiser.load_state_dict(states["critic"])
