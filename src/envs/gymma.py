@@ -10,6 +10,11 @@ Key forms (``env_args.key``):
   e.g. ``"pz:mpe2.simple_spread_v3"`` (see ``envs.pettingzoo_adapter``).
 * ``"pz-lib-name"``: EPyMARL's PettingZoo form; ``"pz-mpe-simple-spread-v3"`` maps to
   ``"pz:mpe2.simple_spread_v3"``, other libs to ``"pz:pettingzoo.<lib>.<name>"``.
+* ``"mamujoco:<Scenario>-<agent_conf>"``: Multi-Agent MuJoCo (gymnasium-robotics), e.g.
+  ``"mamujoco:HalfCheetah-2x3"``, ``"mamujoco:Ant-4x2"``, ``"mamujoco:Walker2d-3x2"``;
+  ``env_args.agent_obsk`` (default 1) and other MuJoCo kwargs pass through (see
+  ``envs.mamujoco`` for partitions, the shared reward and time limits).
+* ``"toy"``: alias of ``"envs.toy_game:ToyGame-v0"``, the Lookahead paper's toy game.
 
 A key that cannot be built raises ``EnvKeyError`` naming the key, what was tried,
 and the package to install when an import failed.
@@ -27,8 +32,23 @@ truncations.
 Observations are flattened and zero-padded to the largest agent observation; the
 state is the env's own global state when it offers one (``get_state`` /
 ``get_state_size`` on the unwrapped env, e.g. PettingZoo ``state()``), else the
-concatenated padded observations. Available actions come from the unwrapped env's
-``get_avail_actions()`` when it has one, else all ones, zero-padded to ``n_actions``.
+concatenated padded observations.
+
+Actions (``envs.spaces.ActionSpec``): per-agent ``Discrete`` spaces give
+``action_kind="discrete"``; ``step`` takes one index per agent. Available actions
+come from the unwrapped env's ``get_avail_actions()`` when it has one, else all ones,
+zero-padded to ``n_actions``. Per-agent float ``Box`` spaces give
+``action_kind="continuous"`` with ``n_actions = action_dim`` (largest over agents)
+and per-agent ``action_low`` / ``action_high``; ``step`` takes a float array
+``[n_agents, action_dim]`` that may lie outside the bounds (raw Gaussian samples):
+each agent's action is clipped to its ``Box`` and its padded dims dropped before
+the env sees it. ``get_avail_actions`` then gives all ones (unused by learners).
+
+Rewards: with ``common_reward`` the team reward is the ``sum`` (or ``mean``,
+``reward_scalarisation``) of the per-agent rewards, except for envs declaring
+``shared_reward = True`` (MaMuJoCo, the toy game): every agent already receives the
+team reward, so the team reward is that value itself; summing would multiply it by
+``n_agents``. Without ``common_reward`` each agent gets its own reward.
 """
 
 from __future__ import annotations
@@ -139,7 +159,13 @@ class GymmaWrapper(MultiAgentEnv):
 
         parsed = parse_key(key)
         spec_limit: int | None = None
-        if parsed.kind == "pettingzoo":
+        if parsed.kind == "mamujoco":
+            from envs.mamujoco import MaMuJoCoAdapter
+
+            assert parsed.scenario is not None and parsed.agent_conf is not None
+            self._env = MaMuJoCoAdapter(key, parsed.scenario, parsed.agent_conf, self.episode_limit, **kwargs)
+            limit_holder = self._env.pettingzoo_env.unwrapped
+        elif parsed.kind == "pettingzoo":
             from envs.pettingzoo_adapter import PettingZooAdapter
 
             assert parsed.module is not None
@@ -160,12 +186,18 @@ class GymmaWrapper(MultiAgentEnv):
             )
         self.n_agents = len(obs_spaces)
         self._obs_packer = ObsPacker(obs_spaces)
-        self._action_spec = ActionSpec.from_spaces(act_spaces)
+        try:
+            self._action_spec = ActionSpec.from_spaces(act_spaces)
+        except ValueError as err:
+            raise EnvKeyError(f"Env key {key!r}: {err}") from err
+        self._continuous = self._action_spec.kind == "continuous"
         self._all_available = self._action_spec.all_available()
 
         unwrapped = self._env.unwrapped
         mask_fn = getattr(unwrapped, "get_avail_actions", None)
-        self._mask_fn = mask_fn if callable(mask_fn) else None
+        # Continuous actions have no masks; learners ignore the all-ones template.
+        self._mask_fn = mask_fn if callable(mask_fn) and not self._continuous else None
+        self._shared_reward = bool(getattr(unwrapped, "shared_reward", False))
         state_fn = getattr(unwrapped, "get_state", None)
         state_size_fn = getattr(unwrapped, "get_state_size", None)
         env_state_size = state_size_fn() if callable(state_fn) and callable(state_size_fn) else None
@@ -196,7 +228,9 @@ class GymmaWrapper(MultiAgentEnv):
         self._next_seed = seed
 
     def step(self, actions: Sequence[Any] | np.ndarray) -> StepResult:
-        """Step all agents; see the module docstring for how episode ends are reported."""
+        """Step all agents with one action per agent (discrete: ``[n_agents]`` indices;
+        continuous: ``[n_agents, action_dim]`` floats, clipped here to each agent's bounds).
+        See the module docstring for how episode ends are reported."""
         obs, reward, terminated, truncated, info = self._env.step(self._action_spec.to_env(actions))
         self._t += 1
         self._set_obs(obs)
@@ -215,15 +249,18 @@ class GymmaWrapper(MultiAgentEnv):
         self._obs_list = list(self._obs)
 
     def _reward(self, reward: Any) -> Reward:
-        """Team reward (sum or mean) or per-agent list, from the env's reward."""
+        """Team reward (sum or mean; the shared value itself for ``shared_reward`` envs)
+        or per-agent list, from the env's reward."""
         if type(reward) is list or type(reward) is tuple or isinstance(reward, np.ndarray):
+            if self._shared_reward and self.common_reward:
+                return float(reward[0])  # every agent holds the same team reward
             if self.common_reward:
                 return float(sum(reward)) * self._mean_scale
             return [float(r) for r in reward]
         # The env already gives one team reward.
         if self.common_reward:
             return float(reward)
-        if not self._warned_scalar_reward:
+        if not self._warned_scalar_reward and not self._shared_reward:
             warnings.warn(
                 f"Env {self.key!r} returns a single team reward but common_reward=False: "
                 "giving every agent the team reward.",
@@ -253,7 +290,8 @@ class GymmaWrapper(MultiAgentEnv):
 
     # ----------------------------------------------------------------- actions
     def get_avail_actions(self) -> list[list[int]]:
-        """Per-agent 0/1 lists of length ``n_actions`` (env masks if given, else all ones)."""
+        """Per-agent 0/1 lists of length ``n_actions`` (env masks if given, else all ones;
+        always all ones for continuous actions)."""
         masks = self._mask_fn() if self._mask_fn is not None else None
         if masks is None:
             return [list(row) for row in self._all_available]
@@ -263,7 +301,8 @@ class GymmaWrapper(MultiAgentEnv):
         ]
 
     def get_action_info(self) -> dict[str, Any]:
-        """``{"action_kind": "discrete", "n_actions": ...}``."""
+        """``action_kind``, ``n_actions``, ``action_dim`` and, for continuous actions,
+        ``action_low`` / ``action_high`` (see ``envs.spaces.ActionSpec.info``)."""
         return self._action_spec.info()
 
     # ------------------------------------------------------------------ misc

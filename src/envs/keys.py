@@ -10,6 +10,11 @@ Key forms:
 * ``"pz-lib-name"``: EPyMARL's PettingZoo form, e.g. ``"pz-mpe-simple-spread-v3"``
   → ``pz:mpe2.simple_spread_v3`` (MPE moved from ``pettingzoo.mpe`` to ``mpe2``);
   other libs map to ``pz:pettingzoo.<lib>.<name with _>``.
+* ``"mamujoco:<Scenario>-<agent_conf>"``: Multi-Agent MuJoCo from gymnasium-robotics,
+  e.g. ``"mamujoco:HalfCheetah-2x3"``, ``"mamujoco:Ant-4x2"``, ``"mamujoco:Walker2d-3x2"``
+  (built by ``envs.mamujoco``, which also checks the scenario and partition).
+* an alias from ``KEY_ALIASES``: ``"toy"`` → ``"envs.toy_game:ToyGame-v0"`` (the
+  Lookahead paper's two-agent toy game).
 
 Import failures become ``EnvKeyError`` naming the key, the module tried and the
 package to install, so a missing optional package only breaks the envs that need it.
@@ -28,7 +33,9 @@ from envs.errors import EnvKeyError
 KEY_FORMS = (
     "'Id' (registered gymnasium id), 'module:Id' (import module, then gymnasium id), "
     "'pz:module' (PettingZoo parallel env module.parallel_env), "
-    "'pz-lib-name' (EPyMARL PettingZoo form, e.g. pz-mpe-simple-spread-v3)"
+    "'pz-lib-name' (EPyMARL PettingZoo form, e.g. pz-mpe-simple-spread-v3), "
+    "'mamujoco:<Scenario>-<agent_conf>' (Multi-Agent MuJoCo, e.g. mamujoco:HalfCheetah-2x3), "
+    "'toy' (alias of envs.toy_game:ToyGame-v0)"
 )
 """Human-readable list of accepted key forms, used in error messages."""
 
@@ -43,6 +50,12 @@ PIP_NAMES: dict[str, str] = {
 }
 """Top-level module → pip requirement, where they differ or are worth stating."""
 
+KEY_ALIASES: dict[str, str] = {"toy": "envs.toy_game:ToyGame-v0"}
+"""Short keys → the full key they stand for (the parsed ``raw`` keeps the short one)."""
+
+MAMUJOCO_PREFIX = "mamujoco:"
+"""Prefix of Multi-Agent MuJoCo keys, ``mamujoco:<Scenario>-<agent_conf>``."""
+
 
 @dataclass(frozen=True)
 class EnvKey:
@@ -50,15 +63,20 @@ class EnvKey:
 
     Attributes:
         raw: the key as written in the config.
-        kind: ``"gymnasium"`` (Tuple-space gymnasium env) or ``"pettingzoo"`` (parallel env).
+        kind: ``"gymnasium"`` (Tuple-space gymnasium env), ``"pettingzoo"`` (parallel env)
+            or ``"mamujoco"`` (Multi-Agent MuJoCo).
         module: module to import first (``None`` for a plain gymnasium id).
-        env_id: gymnasium id (``None`` for PettingZoo keys).
+        env_id: gymnasium id (``None`` for PettingZoo and MaMuJoCo keys).
+        scenario: MaMuJoCo scenario, e.g. ``"HalfCheetah"`` (``None`` for other kinds).
+        agent_conf: MaMuJoCo agent partition, e.g. ``"2x3"`` (``None`` for other kinds).
     """
 
     raw: str
-    kind: Literal["gymnasium", "pettingzoo"]
+    kind: Literal["gymnasium", "pettingzoo", "mamujoco"]
     module: str | None
     env_id: str | None
+    scenario: str | None = None
+    agent_conf: str | None = None
 
 
 def parse_key(key: str) -> EnvKey:
@@ -69,7 +87,16 @@ def parse_key(key: str) -> EnvKey:
     """
     if not isinstance(key, str) or not key.strip():
         raise EnvKeyError(f"env_args.key must be a non-empty string, got {key!r}. Accepted forms: {KEY_FORMS}.")
-    key = key.strip()
+    raw = key.strip()
+    key = KEY_ALIASES.get(raw, raw)
+    if key.startswith(MAMUJOCO_PREFIX):
+        scenario, _, agent_conf = key[len(MAMUJOCO_PREFIX) :].partition("-")
+        if not scenario or not agent_conf:
+            raise EnvKeyError(
+                f"Env key {key!r} is not of the form 'mamujoco:<Scenario>-<agent_conf>' "
+                f"(e.g. 'mamujoco:HalfCheetah-2x3'). Accepted forms: {KEY_FORMS}."
+            )
+        return EnvKey(key, "mamujoco", "gymnasium_robotics", None, scenario, agent_conf)
     if key.startswith("pz:"):
         module = key[len("pz:") :]
         if not module:
@@ -86,8 +113,8 @@ def parse_key(key: str) -> EnvKey:
         module, _, env_id = key.partition(":")
         if not module or not env_id:
             raise EnvKeyError(f"Env key {key!r} is not of the form 'module:Id'. Accepted forms: {KEY_FORMS}.")
-        return EnvKey(key, "gymnasium", module, env_id)
-    return EnvKey(key, "gymnasium", None, key)
+        return EnvKey(raw, "gymnasium", module, env_id)
+    return EnvKey(raw, "gymnasium", None, key)
 
 
 def pip_hint(module_name: str) -> str:

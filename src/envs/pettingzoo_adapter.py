@@ -14,7 +14,10 @@ one ``terminated``/``truncated`` pair); this adapter provides it for PettingZoo:
 * the global state is ``env.state()`` when the env provides it (``get_state``), else
   ``get_state_size`` returns ``None`` and the wrapper concatenates observations;
 * action masks are read from dict observations ``{"observation", "action_mask"}`` or
-  ``info[agent]["action_mask"]`` (PettingZoo conventions) when present.
+  ``info[agent]["action_mask"]`` (PettingZoo conventions) when present;
+* ``shared_reward`` (False here) tells the wrapper whether every agent's reward is the
+  same team reward; adapters for such envs (``envs.mamujoco``) subclass this one,
+  build their env their own way and hand it to ``_attach``.
 
 Nothing here imports pettingzoo: only the module named by the key is imported, when
 the adapter is built.
@@ -32,6 +35,26 @@ from envs.errors import EnvArgsError, EnvKeyError
 from envs.keys import import_env_module
 
 
+def build_parallel_env(key: str, module_name: str, kwargs: dict[str, Any]) -> Any:
+    """``module_name.parallel_env(**kwargs)``, with failures reported against ``key``.
+
+    Raises:
+        EnvKeyError: if the module cannot be imported or has no ``parallel_env``.
+        EnvArgsError: if ``parallel_env`` rejects an argument.
+    """
+    module = import_env_module(key, module_name)
+    factory = getattr(module, "parallel_env", None)
+    if not callable(factory):
+        raise EnvKeyError(
+            f"Cannot build env key {key!r}: module {module_name!r} has no callable "
+            "'parallel_env', so it is not a PettingZoo parallel env module."
+        )
+    try:
+        return factory(**kwargs)
+    except TypeError as err:  # an env_args entry parallel_env does not take
+        raise EnvArgsError(f"Cannot build env key {key!r} with env_args {sorted(kwargs)}: {err}") from err
+
+
 class PettingZooAdapter(gymnasium.Env):
     """Wraps ``module.parallel_env(**kwargs)`` with a fixed agent order.
 
@@ -47,18 +70,21 @@ class PettingZooAdapter(gymnasium.Env):
 
     metadata = {"render_modes": ["human", "rgb_array"]}
 
+    shared_reward: bool = False
+    """True when the env gives every agent the same team reward (then that reward *is*
+    the team reward: ``GymmaWrapper`` neither sums nor averages it). Generic PettingZoo
+    envs may give different rewards, so this is False here; ``MaMuJoCoAdapter`` sets it."""
+
     def __init__(self, key: str, module_name: str, **kwargs: Any) -> None:
-        module = import_env_module(key, module_name)
-        factory = getattr(module, "parallel_env", None)
-        if not callable(factory):
-            raise EnvKeyError(
-                f"Cannot build env key {key!r}: module {module_name!r} has no callable "
-                "'parallel_env', so it is not a PettingZoo parallel env module."
-            )
-        try:
-            self.pettingzoo_env = factory(**kwargs)
-        except TypeError as err:  # an env_args entry parallel_env does not take
-            raise EnvArgsError(f"Cannot build env key {key!r} with env_args {sorted(kwargs)}: {err}") from err
+        self._attach(build_parallel_env(key, module_name, kwargs))
+
+    def _attach(self, parallel_env: Any) -> None:
+        """Adopt a built parallel env: fix the agent order, spaces and state size.
+
+        Split from ``__init__`` so that adapters building their env differently (e.g.
+        ``MaMuJoCoAdapter``) share everything after construction.
+        """
+        self.pettingzoo_env = parallel_env
         self.agent_names: tuple[str, ...] = tuple(self.pettingzoo_env.possible_agents)
         self._index = {name: i for i, name in enumerate(self.agent_names)}
         self.render_mode = getattr(self.pettingzoo_env, "render_mode", None)

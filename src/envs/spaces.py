@@ -7,13 +7,23 @@ Two small helpers, both built once per env so that ``step`` only runs precompute
   ``gymnasium.spaces.flatten`` and zero-padding shorter ones to the largest.
 * ``ActionSpec`` describes the joint action space (``get_action_info``), converts
   the runner's actions to what the env accepts and gives the padded
-  available-action template. Only per-agent ``Discrete`` spaces are supported now;
-  continuous (``Box``) actions will be another branch of ``ActionSpec.from_spaces``
-  and another ``kind``.
+  available-action template. ``ActionSpec.from_spaces`` picks the kind:
+  ``DiscreteActionSpec`` when every agent has a ``Discrete`` space,
+  ``ContinuousActionSpec`` when every agent has a float ``Box`` space.
+
+Continuous actions: every agent's action is a vector of ``action_dim`` floats, the
+largest flat ``Box`` size over agents. Agents with fewer dimensions get padded
+dimensions (bounds ``[-1, 1]``) that are dropped before the env sees the action, so
+one network head of width ``action_dim`` serves every agent. The runner sends raw
+policy samples (e.g. Gaussian, unbounded); ``to_env`` clips each agent's action to
+its own ``Box`` bounds, so the env (and its reward, e.g. MuJoCo's control cost) only
+ever sees valid actions while the learner keeps the unclipped sample for its
+log-probabilities.
 """
 
 from __future__ import annotations
 
+import abc
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -63,12 +73,66 @@ class ObsPacker:
         return out
 
 
-@dataclass(frozen=True)
-class ActionSpec:
-    """The joint action space of a fixed team of agents.
+PAD_ACTION_LOW = -1.0
+"""Lower bound reported for a padded (ignored) continuous action dimension."""
+PAD_ACTION_HIGH = 1.0
+"""Upper bound reported for a padded (ignored) continuous action dimension."""
+
+
+class ActionSpec(abc.ABC):
+    """The joint action space of a fixed team of agents, built once per env.
 
     Attributes:
-        kind: ``"discrete"`` (the only kind so far).
+        kind: ``"discrete"`` or ``"continuous"`` (``get_env_info()["action_kind"]``).
+        n_actions: network output size per agent: the most discrete actions of any
+            agent, or the largest action dimension (``action_dim``) for continuous.
+    """
+
+    kind: str
+    n_actions: int
+
+    @staticmethod
+    def from_spaces(agent_spaces: Sequence[gym_spaces.Space]) -> ActionSpec:
+        """Build the spec from one gymnasium action space per agent.
+
+        Raises:
+            ValueError: if the spaces are neither all ``Discrete`` nor all float ``Box``
+                (e.g. ``MultiDiscrete``, integer ``Box`` or a mix of kinds).
+        """
+        agent_spaces = list(agent_spaces)
+        if agent_spaces and all(isinstance(s, gym_spaces.Discrete) for s in agent_spaces):
+            sizes = tuple(int(s.n) for s in agent_spaces)
+            starts = tuple(int(s.start) for s in agent_spaces)
+            return DiscreteActionSpec("discrete", max(sizes), sizes, starts)
+        if agent_spaces and all(
+            isinstance(s, gym_spaces.Box) and np.issubdtype(s.dtype, np.floating) for s in agent_spaces
+        ):
+            return ContinuousActionSpec(agent_spaces)
+        raise ValueError(
+            "Unsupported per-agent action spaces "
+            f"{[str(s) for s in agent_spaces]}: every agent needs a Discrete space, "
+            "or every agent a float Box space."
+        )
+
+    @abc.abstractmethod
+    def info(self) -> dict[str, Any]:
+        """The action part of ``get_env_info`` (``action_kind``, ``n_actions``, ``action_dim``, ...)."""
+
+    @abc.abstractmethod
+    def all_available(self) -> list[list[int]]:
+        """Per agent, the 0/1 available-action list used when the env gives no masks."""
+
+    @abc.abstractmethod
+    def to_env(self, actions: Any) -> list[Any]:
+        """Convert the runner's joint action to one env action per agent (in agent order)."""
+
+
+@dataclass(frozen=True)
+class DiscreteActionSpec(ActionSpec):
+    """Per-agent ``Discrete`` action spaces.
+
+    Attributes:
+        kind: ``"discrete"``.
         n_actions: actions of the agent with the most actions (network output size).
         agent_n_actions: number of actions of each agent.
         starts: each agent's ``Discrete.start`` (added to the runner's 0-based action).
@@ -79,25 +143,9 @@ class ActionSpec:
     agent_n_actions: tuple[int, ...]
     starts: tuple[int, ...]
 
-    @classmethod
-    def from_spaces(cls, agent_spaces: Sequence[gym_spaces.Space]) -> ActionSpec:
-        """Build the spec from one gymnasium action space per agent.
-
-        Raises:
-            ValueError: if a space is not ``Discrete`` (not supported yet).
-        """
-        if all(isinstance(s, gym_spaces.Discrete) for s in agent_spaces):
-            sizes = tuple(int(s.n) for s in agent_spaces)
-            starts = tuple(int(s.start) for s in agent_spaces)
-            return cls("discrete", max(sizes), sizes, starts)
-        raise ValueError(
-            "Unsupported per-agent action spaces "
-            f"{[str(s) for s in agent_spaces]}: only Discrete action spaces are supported."
-        )
-
     def info(self) -> dict[str, Any]:
-        """The action part of ``get_env_info``."""
-        return {"action_kind": self.kind, "n_actions": self.n_actions}
+        """``{"action_kind": "discrete", "n_actions": n, "action_dim": 1}`` (one index per agent)."""
+        return {"action_kind": self.kind, "n_actions": self.n_actions, "action_dim": 1}
 
     def all_available(self) -> list[list[int]]:
         """Per agent, ones for its own actions and zeros padding up to ``n_actions``."""
@@ -129,3 +177,88 @@ class ActionSpec:
         if any(self.starts):
             env_actions = [a + s for a, s in zip(env_actions, self.starts)]
         return env_actions
+
+
+class ContinuousActionSpec(ActionSpec):
+    """Per-agent float ``Box`` action spaces, padded to one ``action_dim``.
+
+    Attributes:
+        kind: ``"continuous"``.
+        n_actions: ``action_dim`` (EPyMARL code sizes network heads by ``n_actions``).
+        action_dim: the largest flat ``Box`` size over agents.
+        agent_dims: flat action size of each agent (its first dims are real, the rest padding).
+        low, high: ``[n_agents, action_dim]`` float64 clipping bounds; padded dims are ``[-1, 1]``.
+    """
+
+    kind = "continuous"
+
+    def __init__(self, agent_spaces: Sequence[gym_spaces.Box]) -> None:
+        self.spaces: list[gym_spaces.Box] = list(agent_spaces)
+        self.n_agents: int = len(self.spaces)
+        self.agent_dims: tuple[int, ...] = tuple(int(np.prod(s.shape, dtype=np.int64)) for s in self.spaces)
+        self.action_dim: int = max(self.agent_dims)
+        self.n_actions: int = self.action_dim
+        self.low = np.full((self.n_agents, self.action_dim), PAD_ACTION_LOW, dtype=np.float64)
+        self.high = np.full((self.n_agents, self.action_dim), PAD_ACTION_HIGH, dtype=np.float64)
+        for i, (space, dim) in enumerate(zip(self.spaces, self.agent_dims)):
+            self.low[i, :dim] = np.asarray(space.low, dtype=np.float64).reshape(-1)
+            self.high[i, :dim] = np.asarray(space.high, dtype=np.float64).reshape(-1)
+        self._flat_size = self.n_agents * self.action_dim
+        # Fast path chosen once: every agent has the same 1-D Box dtype and no padding,
+        # so one clipped array split into rows is the whole conversion.
+        self._uniform = len(set(self.agent_dims)) == 1 and all(
+            len(s.shape) == 1 and s.dtype == self.spaces[0].dtype for s in self.spaces
+        )
+
+    def info(self) -> dict[str, Any]:
+        """``action_kind``, ``n_actions`` (= ``action_dim``), ``action_dim`` and per-agent
+        ``action_low`` / ``action_high`` as ``n_agents`` lists of ``action_dim`` floats."""
+        return {
+            "action_kind": self.kind,
+            "n_actions": self.action_dim,
+            "action_dim": self.action_dim,
+            "action_low": self.low.tolist(),
+            "action_high": self.high.tolist(),
+        }
+
+    def all_available(self) -> list[list[int]]:
+        """All ones of length ``action_dim`` per agent (continuous learners ignore them)."""
+        return [[1] * self.action_dim for _ in range(self.n_agents)]
+
+    def clip(self, actions: Any) -> np.ndarray:
+        """The runner's actions as a new ``[n_agents, action_dim]`` float64 array clipped to the bounds.
+
+        Accepts lists, numpy arrays and torch tensors (any device) with
+        ``n_agents * action_dim`` elements.
+
+        Raises:
+            ValueError: on a wrong number of elements or a non-finite action
+                (a NaN from a diverged policy would otherwise reach the simulator).
+        """
+        if hasattr(actions, "detach"):  # torch tensor, possibly on the GPU
+            actions = actions.detach().cpu().numpy()
+        joint = np.asarray(actions, dtype=np.float64)
+        if joint.size != self._flat_size:
+            raise ValueError(
+                f"Expected continuous actions of shape [{self.n_agents}, {self.action_dim}] "
+                f"(n_agents, action_dim), got shape {list(joint.shape)}."
+            )
+        joint = joint.reshape(self.n_agents, self.action_dim)
+        # minimum/maximum: a third of np.clip's call overhead; NaN propagates through both.
+        clipped = np.minimum(np.maximum(joint, self.low), self.high)
+        total = float(clipped.sum())  # one reduction: NaN or inf anywhere makes it non-finite
+        if total - total != 0.0:
+            bad = sorted({int(i) for i in np.argwhere(~np.isfinite(clipped))[:, 0]})
+            raise ValueError(f"Non-finite continuous actions for agents {bad}: {joint[bad].tolist()}.")
+        return clipped
+
+    def to_env(self, actions: Any) -> list[np.ndarray]:
+        """Clip the runner's ``[n_agents, action_dim]`` actions to each agent's bounds, drop
+        padded dims and return one array per agent in its ``Box`` shape and dtype."""
+        clipped = self.clip(actions)
+        if self._uniform:
+            return list(clipped.astype(self.spaces[0].dtype, copy=False))
+        return [
+            clipped[i, :dim].astype(space.dtype, copy=False).reshape(space.shape)
+            for i, (space, dim) in enumerate(zip(self.spaces, self.agent_dims))
+        ]

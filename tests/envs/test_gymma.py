@@ -61,7 +61,7 @@ def assert_only_last_step_ends(steps: list[tuple]) -> None:
 def test_lbforaging_env_info_and_shapes() -> None:
     env = make(LBF)
     assert env.get_env_info() == {"state_shape": 30, "obs_shape": 15, "n_actions": 6, "n_agents": 2,
-                                  "episode_limit": 50, "action_kind": "discrete"}
+                                  "episode_limit": 50, "action_kind": "discrete", "action_dim": 1}
     obs, info = env.reset()
     assert isinstance(info, dict)
     assert len(obs) == 2 and all(o.dtype == np.float32 and o.shape == (15,) for o in obs)
@@ -316,7 +316,7 @@ gymnasium.register("GymmaToy-v0", entry_point=UnevenToyEnv, max_episode_steps=10
 def test_toy_padding_masks_and_info() -> None:
     env = make("GymmaToy-v0", time_limit=20, common_reward=False)
     assert env.get_env_info() == {"state_shape": 8, "obs_shape": 4, "n_actions": 3, "n_agents": 2,
-                                  "episode_limit": 20, "action_kind": "discrete"}
+                                  "episode_limit": 20, "action_kind": "discrete", "action_dim": 1}
     obs, _ = env.reset()
     np.testing.assert_array_equal(obs[0], [0.5, 0.5, 0.5, 0.0])  # Box(3) padded with a zero
     np.testing.assert_array_equal(obs[1], [1, 0, 0, 0])  # Discrete(4) one-hot

@@ -44,7 +44,7 @@ def run_episode(env: MultiAgentEnv, table: np.ndarray) -> list[tuple]:
 def test_simple_spread_env_info_and_state() -> None:
     env = make()
     assert env.get_env_info() == {"state_shape": 54, "obs_shape": 18, "n_actions": 5, "n_agents": 3,
-                                  "episode_limit": 25, "action_kind": "discrete"}
+                                  "episode_limit": 25, "action_kind": "discrete", "action_dim": 1}
     obs, _ = env.reset()
     assert len(obs) == 3 and all(o.shape == (18,) and o.dtype == np.float32 for o in obs)
     state = env.get_state()
