@@ -168,8 +168,7 @@ def load_checkpoint(learner: Any, args: SimpleNamespace, logger: Logger) -> int:
 
 
 def evaluate(args: SimpleNamespace, runner: Any, logger: Logger) -> None:
-    for _ in range(runner.n_test_runs()):
-        runner.run(test_mode=True)
+    runner.run_tests()
     if args.save_replay:
         runner.save_replay()
     logger.log_stat("episode", 0, runner.t_env)
@@ -226,8 +225,7 @@ def train(args: SimpleNamespace, runner: Any, buffer: ReplayBuffer, learner: Any
                 time_str(time.time() - start_time),
             )
             last_time, last_test_t = time.time(), runner.t_env
-            for _ in range(runner.n_test_runs()):
-                runner.run(test_mode=True)
+            runner.run_tests()
 
         if args.save_model and (runner.t_env - last_save_t >= args.save_model_interval or last_save_t == 0):
             save_checkpoint(learner, args, runner.t_env, logger)

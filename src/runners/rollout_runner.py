@@ -8,7 +8,6 @@ and returns the batch: transitions at ``0..L-1`` marked filled, the final obs/st
 
 from __future__ import annotations
 
-import math
 from functools import partial
 from types import SimpleNamespace
 from typing import Any, Callable, Mapping
@@ -71,14 +70,16 @@ class RolloutRunner:
         self.mac = mac
 
     # ------------------------------------------------------------------ one batch of episodes
-    def run(self, test_mode: bool = False) -> EpisodeBatch:
+    def run(self, test_mode: bool = False, n_episodes: int | None = None) -> EpisodeBatch:
+        """One episode in each of the first ``n_episodes`` envs (default: all); other rows stay empty."""
+        n_episodes = self.batch_size if n_episodes is None else min(n_episodes, self.batch_size)
         batch = self.new_batch()
         self._write_observations(batch, self.envs.reset(), list(range(self.batch_size)), 0)
         self.mac.init_hidden(batch_size=self.batch_size)
         reward_shape = () if self.args.common_reward else (self.env_info["n_agents"],)
-        episode_returns = np.zeros((self.batch_size, *reward_shape))
-        episode_lengths = np.zeros(self.batch_size, dtype=np.int64)
-        active = list(range(self.batch_size))
+        episode_returns = np.zeros((n_episodes, *reward_shape))
+        episode_lengths = np.zeros(n_episodes, dtype=np.int64)
+        active = list(range(n_episodes))
         final_infos: list[dict] = []
         t = 0
         with torch.no_grad():
@@ -155,9 +156,12 @@ class RolloutRunner:
             self.logger.log_stat(f"{prefix}{key}_mean", float(np.mean(values)), self.t_env)
         self.returns[mode], self.lengths[mode], self.env_stats[mode] = [], [], {}
 
-    def n_test_runs(self) -> int:
-        """Calls of ``run(test_mode=True)`` needed for ``test_nepisode`` test episodes."""
-        return max(1, math.ceil(self.args.test_nepisode / self.batch_size))
+    def run_tests(self) -> None:
+        """Exactly ``test_nepisode`` greedy test episodes (in calls of up to ``batch_size`` envs)."""
+        remaining = self.args.test_nepisode
+        while remaining > 0:
+            self.run(test_mode=True, n_episodes=remaining)
+            remaining -= self.batch_size
 
     def save_replay(self) -> None:
         self.envs.save_replay()
