@@ -112,7 +112,8 @@ class BasicMAC:
 
     def agent_parameters(self, agent: int) -> list[torch.nn.Parameter]:
         """Agent ``agent``'s own parameters (non-shared agents only; HAPPO's per-agent optimisers)."""
-        if not hasattr(self.agent, "agent_parameters"):
+        network = self.agent.body if isinstance(self.agent, GaussianAgent) else self.agent
+        if not hasattr(network, "agent_parameters"):
             raise ConfigError(f"agent '{self.args.agent}' shares parameters between agents; use a *_ns agent")
         return self.agent.agent_parameters(agent)
 

@@ -84,7 +84,9 @@ class HAPPOLearner(PPOLearner):
         factor: torch.Tensor,
     ) -> dict[str, float]:
         """One gradient step of agent ``agent``'s actor on its M-weighted clipped surrogate."""
-        surrogate, entropy, stats = self._surrogate(batch, actions, advantages, old_log_probs, mask)
+        only_this_agent = torch.zeros_like(mask)
+        only_this_agent[..., agent] = mask[..., agent]  # diagnostics of this agent's policy alone
+        surrogate, entropy, stats = self._surrogate(batch, actions, advantages, old_log_probs, only_this_agent)
         agent_mask = mask[..., agent]
         loss = -masked_mean(factor * surrogate[..., agent] + self.args.entropy_coef * entropy[..., agent], agent_mask)
         params = self.mac.agent_parameters(agent)

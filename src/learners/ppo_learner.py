@@ -123,7 +123,7 @@ class PPOLearner:
         if n_groups == 1:
             yield slice(None)
             return
-        yield from torch.randperm(batch_size).chunk(n_groups)
+        yield from torch.randperm(batch_size).tensor_split(n_groups)
 
     # ------------------------------------------------------------------ critic
     @torch.no_grad()
