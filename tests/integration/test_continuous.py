@@ -47,3 +47,15 @@ def test_discrete_only_selector_rejects_continuous_env(tmp_path):
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr
     assert "'epsilon_greedy' supports discrete actions only" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "task", ["Ant-2x4", "Ant-4x2", "HalfCheetah-2x3", "HalfCheetah-3x2", "Walker2d-2x3", "Walker2d-3x2"]
+)
+def test_happo_runs_a_few_iterations_on_every_paper_task(task, tmp_path):
+    overrides = [f"env_args.key=mamujoco:{task}", "env_args.time_limit=20", "t_max=100", "batch_size_run=2",
+                 "batch_size=2", "buffer_size=2", "epochs=1", "mini_batches=1", "test_nepisode=1", "seed=0"]
+    result = run_main("happo", overrides, str(tmp_path), env="mamujoco")
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = read_json(os.path.join(sacred_runs(str(tmp_path))[0], "metrics.json"))
+    assert len(metrics["critic_loss"]["values"]) >= 1 and metrics["return_mean"]["steps"][-1] >= 40
