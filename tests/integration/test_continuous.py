@@ -58,4 +58,5 @@ def test_happo_runs_a_few_iterations_on_every_paper_task(task, tmp_path):
     result = run_main("happo", overrides, str(tmp_path), env="mamujoco")
     assert result.returncode == 0, result.stderr[-3000:]
     metrics = read_json(os.path.join(sacred_runs(str(tmp_path))[0], "metrics.json"))
-    assert len(metrics["critic_loss"]["values"]) >= 1 and metrics["return_mean"]["steps"][-1] >= 40
+    assert len(metrics["critic_loss"]["values"]) >= 1  # trained
+    assert metrics["env_steps_per_second"]["steps"][-1] > 100  # ran past t_max (falls end episodes early)
