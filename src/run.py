@@ -101,6 +101,14 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def apply_env_info(args: SimpleNamespace, env_info: dict) -> None:
+    """Copy the env's sizes and action kind into ``args``, where every component reads them."""
+    args.action_kind = env_info.get("action_kind", "discrete")
+    args.n_agents, args.n_actions = env_info["n_agents"], env_info["n_actions"]
+    args.state_shape, args.obs_shape = env_info["state_shape"], env_info["obs_shape"]
+    args.episode_limit = env_info["episode_limit"]
+
+
 def build_scheme(env_info: dict, args: SimpleNamespace) -> tuple[dict, dict, dict]:
     """The EpisodeBatch scheme, groups and preprocessing for this env's spaces.
 
@@ -129,10 +137,7 @@ def run_sequential(args: SimpleNamespace, logger: Logger) -> None:
     runner = runner_registry[args.runner](args=args, logger=logger)
     try:
         env_info = runner.get_env_info()
-        args.action_kind = env_info.get("action_kind", "discrete")
-        args.n_agents, args.n_actions = env_info["n_agents"], env_info["n_actions"]
-        args.state_shape, args.obs_shape = env_info["state_shape"], env_info["obs_shape"]
-        args.episode_limit = env_info["episode_limit"]
+        apply_env_info(args, env_info)
 
         scheme, groups, preprocess = build_scheme(env_info, args)
         buffer_device = "cpu" if args.buffer_cpu_only else args.device

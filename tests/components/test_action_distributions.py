@@ -13,15 +13,6 @@ from components.action_distributions import CategoricalActions, DiagGaussianActi
 B, T, N_AGENTS, DIM = 4, 5, 3, 2
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """As runs do (``torch_threads: 1``): tiny tensors are slower, not faster, on several threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def gaussian_case(std_rows: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """(mean ``[B, T, n, dim]``, std ``[std_rows, dim]``, actions ``[B, T, n, dim]``)."""
     g = torch.Generator().manual_seed(seed)

@@ -9,8 +9,9 @@ import torch
 
 from components.episode_buffer import EpisodeBatch
 from controllers import REGISTRY as mac_registry
-from run import build_scheme, make_args
-from utils.config import ConfigError, load_config
+from run import build_scheme
+from tests.factories import make_test_args
+from utils.config import ConfigError
 
 ENV_INFO = {
     "n_agents": 2, "obs_shape": 4, "state_shape": 6, "n_actions": 3, "action_kind": "continuous", "episode_limit": 5,
@@ -20,26 +21,8 @@ BATCH = 3
 INITIAL_STD = 0.5 / (1 + math.exp(-1.0))  # sigmoid(std_init_param = 1) * std_scale (0.5) = 0.3655
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """As runs do (``torch_threads: 1``): tiny networks are slower, not faster, on several threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_mac_args(env_info=ENV_INFO, **overrides):
-    config = load_config("happo", "gymma")
-    config["seed"] = 0
-    config["hidden_dim"] = 16
-    config.update(overrides)
-    args = make_args(config)
-    args.action_kind = env_info.get("action_kind", "discrete")  # as run_sequential sets it from the env
-    args.n_agents, args.n_actions = env_info["n_agents"], env_info["n_actions"]
-    args.state_shape, args.obs_shape = env_info["state_shape"], env_info["obs_shape"]
-    args.episode_limit = env_info["episode_limit"]
-    return args
+    return make_test_args(env_info, alg="happo", **{"hidden_dim": 16, **overrides})
 
 
 def build(mac="non_shared_mac", seed=0, env_info=ENV_INFO, **overrides):

@@ -19,8 +19,7 @@ import torch
 from gymnasium import spaces
 
 import envs
-from envs import REGISTRY, EnvKeyError, MultiAgentEnv
-from envs import internal_limits
+from envs import REGISTRY, EnvKeyError, MultiAgentEnv, internal_limits
 
 LBF = "lbforaging:Foraging-8x8-2p-3f-v3"
 LBF_SMALL = "lbforaging:Foraging-5x5-2p-1f-v3"  # with max_food_level=1 one agent can eat the only food

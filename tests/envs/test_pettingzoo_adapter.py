@@ -14,8 +14,7 @@ import numpy as np
 import pytest
 from gymnasium import spaces
 
-from envs import REGISTRY, EnvKeyError, MultiAgentEnv
-from envs import internal_limits
+from envs import REGISTRY, EnvKeyError, MultiAgentEnv, internal_limits
 
 SPREAD = "pz:mpe2.simple_spread_v3"
 

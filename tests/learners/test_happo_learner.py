@@ -18,31 +18,15 @@ import learners.happo_learner as happo_module
 from components.episode_buffer import EpisodeBatch
 from controllers import REGISTRY as mac_registry
 from learners.happo_learner import HAPPOLearner
-from run import build_scheme, make_args
-from utils.config import ConfigError, load_config
+from run import build_scheme
+from tests.factories import FakeLogger, make_test_args
+from utils.config import ConfigError
 from utils.returns import ADVANTAGE_ESTIMATORS
 
 ACTION_DIM = 3
 EPISODE_LIMIT = 5
 LENGTHS = (5, 3, 4, 2)  # one full-length episode (bootstrapped at T), three terminated earlier
 KINDS = ["discrete", "continuous"]
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """As runs do (``torch_threads: 1``): tiny networks are slower, not faster, on several threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-class FakeLogger:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, float, int]] = []
-
-    def log_stat(self, key: str, value: float, t: int) -> None:
-        self.calls.append((key, value, t))
 
 
 def env_info(kind: str, n_agents: int) -> dict:
@@ -55,13 +39,7 @@ def env_info(kind: str, n_agents: int) -> dict:
 def build(kind: str = "discrete", n_agents: int = 2, seed: int = 0, logger=None, **overrides):
     """A HAPPO learner from happo.yaml (+ small networks, few epochs, ``overrides``) and its args."""
     info = env_info(kind, n_agents)
-    config = load_config("happo", "gymma")
-    config.update(seed=0, hidden_dim=16, epochs=2, mini_batches=1)
-    config.update(overrides)
-    args = make_args(config)
-    args.action_kind = kind  # as run_sequential sets them from the env
-    args.n_agents, args.n_actions = n_agents, ACTION_DIM
-    args.state_shape, args.obs_shape, args.episode_limit = info["state_shape"], info["obs_shape"], EPISODE_LIMIT
+    args = make_test_args(info, alg="happo", **{"hidden_dim": 16, "epochs": 2, "mini_batches": 1, **overrides})
     scheme, groups, preprocess = build_scheme(info, args)
     buffer_scheme = EpisodeBatch(scheme, groups, 1, 2, preprocess=preprocess).scheme
     torch.manual_seed(seed)

@@ -10,43 +10,16 @@ import torch
 from components.episode_buffer import EpisodeBatch
 from controllers import REGISTRY as mac_registry
 from learners.ppo_learner import PPOLearner
-from run import build_scheme, make_args
-from utils.config import load_config
+from run import build_scheme
+from tests.factories import FakeLogger, make_test_args
 from utils.returns import ADVANTAGE_ESTIMATORS
 
 ENV_INFO = {"n_agents": 3, "obs_shape": 5, "state_shape": 7, "n_actions": 4, "episode_limit": 6}
 LENGTHS = (6, 4, 2, 5)  # one full-length episode (bootstrapped at T), three shorter ones
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """As runs do (``torch_threads: 1``): tiny networks are slower, not faster, on several threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-class FakeLogger:
-    """Records every ``log_stat`` call."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, float, int]] = []
-
-    def log_stat(self, key: str, value: float, t: int) -> None:
-        self.calls.append((key, value, t))
-
-
 def make_learner_args(**overrides):
-    config = load_config("mappo", "gymma")
-    config["seed"] = 0
-    config["hidden_dim"] = 32
-    config.update(overrides)
-    args = make_args(config)
-    args.n_agents, args.n_actions = ENV_INFO["n_agents"], ENV_INFO["n_actions"]
-    args.state_shape, args.obs_shape = ENV_INFO["state_shape"], ENV_INFO["obs_shape"]
-    args.episode_limit = ENV_INFO["episode_limit"]
-    return args
+    return make_test_args(ENV_INFO, **{"hidden_dim": 32, **overrides})
 
 
 def build(seed: int = 0, logger=None, **overrides) -> tuple[PPOLearner, object]:

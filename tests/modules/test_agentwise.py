@@ -11,15 +11,6 @@ from modules.agentwise import AgentwiseGRUCell, AgentwiseLinear
 N_AGENTS, BATCH, IN, HIDDEN = 3, 5, 4, 6
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """As runs do (``torch_threads: 1``): tiny networks are slower, not faster, on several threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_agentwise_linear_shapes_and_init_range():
     layer = AgentwiseLinear(N_AGENTS, IN, HIDDEN)
     assert layer.weight.shape == (N_AGENTS, IN, HIDDEN)

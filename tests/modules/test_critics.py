@@ -7,32 +7,15 @@ import torch
 
 from components.episode_buffer import EpisodeBatch
 from modules.critics import REGISTRY as critic_registry
-from run import build_scheme, make_args
-from utils.config import load_config
+from run import build_scheme
+from tests.factories import make_test_args
 
 ENV_INFO = {"n_agents": 3, "obs_shape": 5, "state_shape": 7, "n_actions": 4, "episode_limit": 6}
 BATCH = 2
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """As runs do (``torch_threads: 1``): tiny networks are slower, not faster, on several threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_critic_args(**overrides):
-    config = load_config("mappo", "gymma")
-    config["seed"] = 0
-    config["hidden_dim"] = 16
-    config.update(overrides)
-    args = make_args(config)
-    args.n_agents, args.n_actions = ENV_INFO["n_agents"], ENV_INFO["n_actions"]
-    args.state_shape, args.obs_shape = ENV_INFO["state_shape"], ENV_INFO["obs_shape"]
-    args.episode_limit = ENV_INFO["episode_limit"]
-    return args
+    return make_test_args(ENV_INFO, **{"hidden_dim": 16, **overrides})
 
 
 def make_batch(args) -> EpisodeBatch:
