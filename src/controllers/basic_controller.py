@@ -149,10 +149,6 @@ class BasicMAC:
     def cuda(self) -> None:
         self.agent.cuda()
 
-    def to(self, device: str | torch.device) -> "BasicMAC":
-        self.agent.to(device)
-        return self
-
     def save_models(self, path: str) -> None:
         atomic_torch_save(self.agent.state_dict(), os.path.join(path, "agent.th"))
 

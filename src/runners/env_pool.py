@@ -4,7 +4,7 @@ Both pools speak the same small protocol so one runner serves both:
 
 * ``reset() -> list[StepData]`` for every env,
 * ``step(actions, env_ids) -> list[StepResult]`` for the listed envs only,
-* ``get_stats() -> list[dict]``, ``close()``.
+* ``close()``.
 
 Subprocess workers never hang the learner: an exception inside a worker is sent back with its
 traceback and re-raised here as :class:`EnvWorkerError`; a worker that dies silently (segfault,
@@ -76,9 +76,6 @@ class InProcessEnvs:
     def step(self, actions: np.ndarray, env_ids: list[int]) -> list[StepResult]:
         return [_step(self.envs[i], a) for i, a in zip(env_ids, actions)]
 
-    def get_stats(self) -> list[dict]:
-        return [env.get_stats() for env in self.envs]
-
     def save_replay(self) -> None:
         self.envs[0].save_replay()
 
@@ -91,7 +88,7 @@ def _worker(remote: Connection, make_envs: list[EnvFactory]) -> None:
     """Subprocess main loop: build this worker's envs, then answer commands until "close".
 
     Commands address envs by their index in this worker: ("step", [(index, actions), ...]),
-    ("reset", None), ("get_stats", None), ("save_replay", None), ("close", None).
+    ("reset", None), ("save_replay", None), ("close", None).
     """
     envs: list[Any] = []
     try:
@@ -103,8 +100,6 @@ def _worker(remote: Connection, make_envs: list[EnvFactory]) -> None:
                 remote.send(("ok", [_step(envs[index], actions) for index, actions in payload]))
             elif command == "reset":
                 remote.send(("ok", [_reset(env) for env in envs]))
-            elif command == "get_stats":
-                remote.send(("ok", [env.get_stats() for env in envs]))
             elif command == "save_replay":
                 remote.send(("ok", envs[0].save_replay()))
             elif command == "close":
@@ -206,9 +201,6 @@ class SubprocessEnvs:
             self._send(w, "step", request)
         replies = {w: iter(self._receive(w)) for w in requests}
         return [next(replies[self.location[env_id][0]]) for env_id in env_ids]
-
-    def get_stats(self) -> list[dict]:
-        return self._broadcast("get_stats")
 
     def save_replay(self) -> None:
         self._send(0, "save_replay", None)
