@@ -26,5 +26,12 @@ setup(
     ],
     extras_require={
         "dev": ["pytest", "pytest-timeout", "matplotlib"],  # matplotlib: benchmark plots
+        # Google Research Football's Python run-time needs; gfootball itself is built by
+        # scripts/install_football.sh (native build with --no-build-isolation, wheel cached) and
+        # installed without its own requirements: gym 0.26 breaks gfootball 2.10.2 (reset()
+        # unpacking), so gym is pinned to 0.25.2; cv2 comes headless; its `pygame` requirement is
+        # left out because mpe2's pygame-ce already provides the module (gfootball only needs it
+        # for its keyboard/gamepad players), and a second pygame would overwrite pygame-ce's files.
+        "football": ["gym==0.25.2", "six", "psutil", "absl-py", "opencv-python-headless", "scipy"],
     },
 )

@@ -14,6 +14,9 @@ Key forms (``env_args.key``):
   ``"mamujoco:HalfCheetah-2x3"``, ``"mamujoco:Ant-4x2"``, ``"mamujoco:Walker2d-3x2"``;
   ``env_args.agent_obsk`` (default 1) and other MuJoCo kwargs pass through (see
   ``envs.mamujoco`` for partitions, the shared reward and time limits).
+* ``"gfootball:<scenario>"``: Google Research Football, e.g.
+  ``"gfootball:academy_3_vs_1_with_keeper"``; ``env_args.n_agents``, ``rewards`` and
+  ``team_reward`` (see ``envs.gfootball`` for the state, team reward, score rate and ends).
 * ``"toy"``: alias of ``"envs.toy_game:ToyGame-v0"``, the Lookahead paper's toy game.
 
 A key that cannot be built raises ``EnvKeyError`` naming the key, what was tried,
@@ -48,7 +51,10 @@ Rewards: with ``common_reward`` the team reward is the ``sum`` (or ``mean``,
 ``reward_scalarisation``) of the per-agent rewards, except for envs declaring
 ``shared_reward = True`` (MaMuJoCo, the toy game): every agent already receives the
 team reward, so the team reward is that value itself; summing would multiply it by
-``n_agents``. Without ``common_reward`` each agent gets its own reward.
+``n_agents``. Envs whose agents get different shares of one team outcome define
+``team_reward(rewards)`` on the unwrapped env (GRF: ``envs.gfootball``); with
+``common_reward`` that gives the team reward instead. Without ``common_reward`` each agent
+gets its own reward.
 """
 
 from __future__ import annotations
@@ -165,6 +171,12 @@ class GymmaWrapper(MultiAgentEnv):
             assert parsed.scenario is not None and parsed.agent_conf is not None
             self._env = MaMuJoCoAdapter(key, parsed.scenario, parsed.agent_conf, self.episode_limit, **kwargs)
             limit_holder = self._env.pettingzoo_env.unwrapped
+        elif parsed.kind == "gfootball":
+            from envs.gfootball import GFootballAdapter
+
+            assert parsed.scenario is not None
+            self._env = GFootballAdapter(key, parsed.scenario, seed, **kwargs)
+            limit_holder = self._env
         elif parsed.kind == "pettingzoo":
             from envs.pettingzoo_adapter import PettingZooAdapter
 
@@ -198,6 +210,8 @@ class GymmaWrapper(MultiAgentEnv):
         # Continuous actions have no masks; learners ignore the all-ones template.
         self._mask_fn = mask_fn if callable(mask_fn) and not self._continuous else None
         self._shared_reward = bool(getattr(unwrapped, "shared_reward", False))
+        team_reward_fn = getattr(unwrapped, "team_reward", None)
+        self._team_reward_fn = team_reward_fn if callable(team_reward_fn) and self.common_reward else None
         state_fn = getattr(unwrapped, "get_state", None)
         state_size_fn = getattr(unwrapped, "get_state_size", None)
         env_state_size = state_size_fn() if callable(state_fn) and callable(state_size_fn) else None
@@ -249,9 +263,11 @@ class GymmaWrapper(MultiAgentEnv):
         self._obs_list = list(self._obs)
 
     def _reward(self, reward: Any) -> Reward:
-        """Team reward (sum or mean; the shared value itself for ``shared_reward`` envs)
-        or per-agent list, from the env's reward."""
+        """Team reward (sum or mean; the shared value itself for ``shared_reward`` envs; the
+        env's ``team_reward`` when it has one) or per-agent list, from the env's reward."""
         if type(reward) is list or type(reward) is tuple or isinstance(reward, np.ndarray):
+            if self._team_reward_fn is not None:
+                return self._team_reward_fn(reward)
             if self._shared_reward and self.common_reward:
                 return float(reward[0])  # every agent holds the same team reward
             if self.common_reward:

@@ -13,6 +13,10 @@ Key forms:
 * ``"mamujoco:<Scenario>-<agent_conf>"``: Multi-Agent MuJoCo from gymnasium-robotics,
   e.g. ``"mamujoco:HalfCheetah-2x3"``, ``"mamujoco:Ant-4x2"``, ``"mamujoco:Walker2d-3x2"``
   (built by ``envs.mamujoco``, which also checks the scenario and partition).
+* ``"gfootball:<scenario>"``: Google Research Football (gfootball 2.10.2), e.g.
+  ``"gfootball:academy_3_vs_1_with_keeper"``, ``"gfootball:academy_counterattack_hard"``,
+  ``"gfootball:academy_corner"`` (any scenario of ``gfootball.scenarios``; built by
+  ``envs.gfootball``, which checks the scenario name).
 * an alias from ``KEY_ALIASES``: ``"toy"`` → ``"envs.toy_game:ToyGame-v0"`` (the
   Lookahead paper's two-agent toy game).
 
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import re
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Literal
@@ -35,6 +40,7 @@ KEY_FORMS = (
     "'pz:module' (PettingZoo parallel env module.parallel_env), "
     "'pz-lib-name' (EPyMARL PettingZoo form, e.g. pz-mpe-simple-spread-v3), "
     "'mamujoco:<Scenario>-<agent_conf>' (Multi-Agent MuJoCo, e.g. mamujoco:HalfCheetah-2x3), "
+    "'gfootball:<scenario>' (Google Research Football, e.g. gfootball:academy_3_vs_1_with_keeper), "
     "'toy' (alias of envs.toy_game:ToyGame-v0)"
 )
 """Human-readable list of accepted key forms, used in error messages."""
@@ -56,6 +62,9 @@ KEY_ALIASES: dict[str, str] = {"toy": "envs.toy_game:ToyGame-v0"}
 MAMUJOCO_PREFIX = "mamujoco:"
 """Prefix of Multi-Agent MuJoCo keys, ``mamujoco:<Scenario>-<agent_conf>``."""
 
+GFOOTBALL_PREFIX = "gfootball:"
+"""Prefix of Google Research Football keys, ``gfootball:<scenario>``."""
+
 
 @dataclass(frozen=True)
 class EnvKey:
@@ -63,16 +72,17 @@ class EnvKey:
 
     Attributes:
         raw: the key as written in the config.
-        kind: ``"gymnasium"`` (Tuple-space gymnasium env), ``"pettingzoo"`` (parallel env)
-            or ``"mamujoco"`` (Multi-Agent MuJoCo).
+        kind: ``"gymnasium"`` (Tuple-space gymnasium env), ``"pettingzoo"`` (parallel env),
+            ``"mamujoco"`` (Multi-Agent MuJoCo) or ``"gfootball"`` (Google Research Football).
         module: module to import first (``None`` for a plain gymnasium id).
-        env_id: gymnasium id (``None`` for PettingZoo and MaMuJoCo keys).
-        scenario: MaMuJoCo scenario, e.g. ``"HalfCheetah"`` (``None`` for other kinds).
+        env_id: gymnasium id (``None`` for PettingZoo, MaMuJoCo and GRF keys).
+        scenario: MaMuJoCo scenario, e.g. ``"HalfCheetah"``, or GRF scenario, e.g.
+            ``"academy_3_vs_1_with_keeper"`` (``None`` for other kinds).
         agent_conf: MaMuJoCo agent partition, e.g. ``"2x3"`` (``None`` for other kinds).
     """
 
     raw: str
-    kind: Literal["gymnasium", "pettingzoo", "mamujoco"]
+    kind: Literal["gymnasium", "pettingzoo", "mamujoco", "gfootball"]
     module: str | None
     env_id: str | None
     scenario: str | None = None
@@ -97,6 +107,14 @@ def parse_key(key: str) -> EnvKey:
                 f"(e.g. 'mamujoco:HalfCheetah-2x3'). Accepted forms: {KEY_FORMS}."
             )
         return EnvKey(key, "mamujoco", "gymnasium_robotics", None, scenario, agent_conf)
+    if key.startswith(GFOOTBALL_PREFIX):
+        scenario = key[len(GFOOTBALL_PREFIX) :].strip()
+        if not re.fullmatch(r"\w+", scenario, re.ASCII):  # a module name, e.g. 1_vs_1_easy
+            raise EnvKeyError(
+                f"Env key {key!r} is not of the form 'gfootball:<scenario>' with a gfootball scenario "
+                f"name (e.g. 'gfootball:academy_3_vs_1_with_keeper'). Accepted forms: {KEY_FORMS}."
+            )
+        return EnvKey(key, "gfootball", "gfootball", None, scenario)
     if key.startswith("pz:"):
         module = key[len("pz:") :]
         if not module:
