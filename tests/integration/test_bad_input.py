@@ -21,8 +21,8 @@ def assert_one_line_error(result, *fragments: str) -> None:
 @pytest.mark.parametrize(
     "alg, env, overrides, fragments",
     [
-        ("mapo", "gymma", [], ["'mapo'", "choose from: happo, ippo, ippo_ns, mappo, mappo_ns"]),
-        ("mappo", "gym", [], ["'gym'", "choose from: gymma, mamujoco, toy_game"]),
+        ("mapo", "gymma", [], ["'mapo'", "choose from: happo, happo_gfootball, ippo, ippo_ns, mappo, mappo_gfootball, mappo_ns"]),
+        ("mappo", "gym", [], ["'gym'", "choose from: gfootball, gymma, mamujoco, toy_game"]),
         ("mappo", "gymma", ["lrr=0.1"], ["'lrr'", "did you mean: lr"]),
         ("mappo", "gymma", ["lr=abc"], ["'lr'", "'abc'", "expected a float"]),
         ("mappo", "gymma", ["t_max=1.5"], ["'t_max'", "expected a int"]),
