@@ -31,12 +31,7 @@ def actions_table(seed: int, n_agents: int = 3, n_actions: int = 5, length: int 
 
 def run_episode(env: MultiAgentEnv, table: np.ndarray) -> list[tuple]:
     env.reset()
-    steps = []
-    for t in range(len(table)):
-        steps.append(env.step(table[t]))
-        if steps[-1][2] or steps[-1][3]:
-            return steps
-    raise AssertionError("episode did not end")
+    return run_episode_from_reset(env, table)
 
 
 # ------------------------------------------------------------------ mpe2
@@ -130,6 +125,7 @@ def test_seeding_determinism() -> None:
 
 
 def run_episode_from_reset(env: MultiAgentEnv, table: np.ndarray) -> list[tuple]:
+    """Step through ``table`` (one joint action per row) until the episode ends."""
     steps = []
     for t in range(len(table)):
         steps.append(env.step(table[t]))
