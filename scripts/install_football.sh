@@ -9,18 +9,81 @@
 #
 # Idempotent: every step is skipped or is a no-op when already done. Runs as root or with sudo for
 # the Debian step; set GFOOTBALL_SKIP_APT=1 to skip it (e.g. when the libraries are known present).
+# A new .venv is made by scripts/install.sh from PYTHON (default python3).
+#
+# The engine links Debian's Boost.Python, which is built for one Python version (the distribution's,
+# e.g. 3.11 on Debian 12): the venv's Python must be that version, which is checked first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 GFOOTBALL_VERSION=2.10.2
 CACHE=${GFOOTBALL_WHEEL_CACHE:-$HOME/.cache/lookahead/wheels}
-export MAKEFLAGS=${MAKEFLAGS:--j2}
+# gfootball's build_game_engine.sh runs `cmake . && make -j N` itself, with N = the CPU cores, fewer
+# if free memory is short (one job per 0.5 GB above 1 GB); these cover any build step it leaves
+# without -j (make reads MAKEFLAGS, `cmake --build` reads CMAKE_BUILD_PARALLEL_LEVEL).
+CORES=$(nproc)
+export MAKEFLAGS=${MAKEFLAGS:--j$CORES}
+export CMAKE_BUILD_PARALLEL_LEVEL=${CMAKE_BUILD_PARALLEL_LEVEL:-$CORES}
+# The engine's CMakeLists.txt asks for CMake 3.4; CMake >= 4 refuses anything below 3.5 unless told.
+export CMAKE_POLICY_VERSION_MINIMUM=${CMAKE_POLICY_VERSION_MINIMUM:-3.5}
 export DEBIAN_FRONTEND=noninteractive
 
 STEP="starting"
 trap 'rc=$?; echo "install_football.sh: FAILED at step \"$STEP\": \`$BASH_COMMAND\` exited with code $rc (its output is above)." >&2; exit $rc' ERR
 
 step() { STEP="$1"; echo "==> $1"; }
+
+# "3.11" for the interpreter $1, or nothing if it does not run.
+python_version() {
+  "$1" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null || true
+}
+
+# The Python versions ("3.11") Boost.Python is built for, one per line: those of the installed
+# libraries (libboost_python311.so.*), else that of the package apt would install for
+# libboost-python-dev (libboost-all-dev pulls it in): libboost-python1.74.0 "Provides: ...-py311".
+boost_python_versions() {
+  local digits dev runtime
+  digits=$(ls /usr/lib/*-linux-gnu/ /usr/lib/ /usr/local/lib/ 2>/dev/null \
+    | sed -n 's/^libboost_python\(3[0-9][0-9]*\)\.so.*/\1/p' | sort -u || true)
+  if [ -z "$digits" ] && command -v apt-cache >/dev/null; then
+    dev=$(apt-cache depends libboost-python-dev 2>/dev/null \
+      | sed -n 's/^ *Depends: \(libboost-python[0-9.]*-dev\)$/\1/p' | head -n 1 || true)
+    runtime=$([ -z "$dev" ] || apt-cache depends "$dev" 2>/dev/null \
+      | sed -n 's/^ *Depends: \(libboost-python[0-9.]*\)$/\1/p' | head -n 1 || true)
+    digits=$([ -z "$runtime" ] || apt-cache show "$runtime" 2>/dev/null \
+      | sed -n 's/^Provides:.*-py\(3[0-9]*\).*/\1/p' | head -n 1 || true)
+  fi
+  for d in $digits; do echo "${d:0:1}.${d:1}"; done
+}
+
+# Exit with a message unless the venv's Python (the one in .venv, else the one install.sh would use)
+# is a version Boost.Python is built for.
+check_boost_python() {
+  local venv_python=.venv/bin/python venv_version boost_versions
+  [ -x "$venv_python" ] || venv_python=${PYTHON:-python3}
+  venv_version=$(python_version "$venv_python")
+  if [ -z "$venv_version" ]; then
+    echo "install_football.sh: cannot run the Python interpreter '$venv_python'; pick one with" \
+      "PYTHON=python3.11 ./scripts/install_football.sh" >&2
+    exit 1
+  fi
+  boost_versions=$(boost_python_versions | tr '\n' ' ' | sed 's/ $//')
+  if [ -z "$boost_versions" ]; then
+    echo "    warning: cannot tell which Python Boost.Python is built for (no libboost_python3*.so, no" \
+      "libboost-python-dev in apt); the build needs it for Python $venv_version" >&2
+  elif ! grep -qx "$venv_version" <<<"${boost_versions// /$'\n'}"; then
+    echo "install_football.sh: Boost.Python is built for Python $boost_versions, but the venv's Python" \
+      "('$venv_python') is $venv_version; gfootball's engine links both, so they must match. Make the" \
+      "venv with that Python (rm -rf .venv; PYTHON=python${boost_versions##* } ./scripts/install_football.sh)" \
+      "or install a Boost.Python built for Python $venv_version." >&2
+    exit 1
+  else
+    echo "    Python $venv_version ($venv_python) matches Boost.Python (built for $boost_versions)"
+  fi
+}
+
+step "check the venv's Python against Boost.Python's"
+check_boost_python
 
 # The Debian libraries of ENVIRONMENTS.md (build tools, SDL2, boost, GL, python headers).
 DEB_PACKAGES=(git cmake build-essential libgl1-mesa-dev libsdl2-dev libsdl2-image-dev
@@ -66,7 +129,12 @@ WHEEL=$(ls "$CACHE"/gfootball-"$GFOOTBALL_VERSION"-"$PYTAG"-*.whl 2>/dev/null | 
 if [ -n "$WHEEL" ]; then
   step "use cached wheel $WHEEL"
 else
-  step "build gfootball $GFOOTBALL_VERSION wheel into $CACHE (native build, ~10 min with $MAKEFLAGS)"
+  # The job count gfootball's build script will pass to make (see MAKEFLAGS above).
+  JOBS=$("$PY" -c 'import os, psutil; free_gb = psutil.virtual_memory().available / 1e9
+print(max(1, min(os.cpu_count(), int((free_gb - 1) / 0.5))))')
+  step "build gfootball $GFOOTBALL_VERSION wheel into $CACHE (native build, make -j$JOBS: ~10 min on 2 cores)"
+  [ "$JOBS" -ge "$CORES" ] \
+    || echo "    note: $JOBS of $CORES cores: gfootball's build allows one job per 0.5 GB of free memory above 1 GB"
   "$PY" -m pip wheel --no-build-isolation --no-deps "gfootball==$GFOOTBALL_VERSION" -w "$CACHE"
   WHEEL=$(ls "$CACHE"/gfootball-"$GFOOTBALL_VERSION"-"$PYTAG"-*.whl 2>/dev/null | head -n 1 || true)
   STEP="locate the built wheel"

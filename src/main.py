@@ -2,8 +2,9 @@
 
     python src/main.py --config=ALG --env-config=ENV with key=value a.b=value ...
 
-The config is merged and checked (``utils.config``) before sacred starts, so a bad name, key or
-value stops with one line naming it and the valid choices (exit code 2). The run itself is a
+The config is merged (``utils.config``) and checked (``utils.config_checks``: value ranges, registry
+names, combinations) before sacred creates a run directory, so a bad name, key or value stops with
+one line naming it and what is allowed (exit code 2). The run itself is a
 sacred ``Experiment("pymarl")`` observed by a FileStorageObserver in
 ``<local_results_path>/sacred/<name>/<env key>/<id>/``; an error inside it is recorded there as
 FAILED and printed as one line (exit code 1).
@@ -28,6 +29,7 @@ from envs import EnvArgsError  # noqa: E402
 from run import env_label, run  # noqa: E402
 from runners.env_pool import EnvWorkerError  # noqa: E402
 from utils.config import ConfigError, apply_overrides, load_config, parse_overrides  # noqa: E402
+from utils.config_checks import VALUE_RULES, check_config  # noqa: E402
 from utils.logging import get_console_logger  # noqa: E402
 
 SETTINGS["CAPTURE_MODE"] = "fd"  # cout.txt gets everything printed, subprocesses included
@@ -56,9 +58,11 @@ def split_command_line(argv: list[str]) -> tuple[str | None, str | None, list[st
 
 
 def build_config(argv: list[str]) -> dict:
+    """The merged config of the command line, checked as far as it can be without an env."""
     alg, env, tokens = split_command_line(argv)
-    config = load_config(alg, env)
-    return apply_overrides(config, parse_overrides(tokens))
+    config = apply_overrides(load_config(alg, env), parse_overrides(tokens), VALUE_RULES)
+    check_config(config)
+    return config
 
 
 def make_experiment(config: dict) -> Experiment:

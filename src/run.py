@@ -21,16 +21,12 @@ import torch
 from components.episode_buffer import ReplayBuffer
 from components.transforms import OneHot
 from controllers import REGISTRY as mac_registry
-from envs import REGISTRY as env_registry
 from learners import REGISTRY as learner_registry
 from runners import REGISTRY as runner_registry
-from components.action_selectors import REGISTRY as selector_registry
-from modules.agents import REGISTRY as agent_registry
-from modules.critics import REGISTRY as critic_registry
 from utils.checkpoint import list_checkpoint_steps
-from utils.config import ConfigError, check_choice
+from utils.config import ConfigError
+from utils.config_checks import check_choices
 from utils.logging import Logger
-from utils.returns import ADVANTAGE_ESTIMATORS
 from utils.timehelper import time_left, time_str
 
 
@@ -65,28 +61,6 @@ def make_args(config: dict) -> SimpleNamespace:
     args = SimpleNamespace(**config)
     check_choices(args)
     return args
-
-
-def check_choices(args: SimpleNamespace) -> None:
-    """Every registry-backed config value names something that exists (a ConfigError otherwise)."""
-    for key, registry in (
-        ("runner", runner_registry),
-        ("mac", mac_registry),
-        ("env", env_registry),
-        ("learner", learner_registry),
-        ("agent", agent_registry),
-        ("critic_type", critic_registry),
-        ("action_selector", selector_registry),
-        ("advantage_estimator", ADVANTAGE_ESTIMATORS),
-    ):
-        check_choice(key, getattr(args, key), registry)
-    if args.reward_scalarisation not in ("sum", "mean"):
-        raise ConfigError(f"unknown reward_scalarisation '{args.reward_scalarisation}'; choose from: mean, sum")
-    for key in ("batch_size_run", "batch_size", "buffer_size", "epochs", "q_nstep", "torch_threads"):
-        if getattr(args, key) < 1:
-            raise ConfigError(f"{key} must be >= 1, got {getattr(args, key)}")
-    if args.buffer_size < args.batch_size:
-        raise ConfigError(f"buffer_size ({args.buffer_size}) must be >= batch_size ({args.batch_size})")
 
 
 def env_label(config: dict) -> str:
@@ -141,7 +115,7 @@ def run_sequential(args: SimpleNamespace, logger: Logger) -> None:
 
         scheme, groups, preprocess = build_scheme(env_info, args)
         buffer_device = "cpu" if args.buffer_cpu_only else args.device
-        buffer = ReplayBuffer(scheme, groups, args.buffer_size, args.episode_limit + 1, preprocess, device=buffer_device)
+        buffer = ReplayBuffer(scheme, groups, args.buffer_size, runner.max_seq_length, preprocess, device=buffer_device)
         mac = mac_registry[args.mac](buffer.scheme, groups, args)
         runner.setup(scheme=scheme, groups=groups, preprocess=preprocess, mac=mac)
         learner = learner_registry[args.learner](mac, buffer.scheme, logger, args)
@@ -196,9 +170,12 @@ def save_checkpoint(learner: Any, args: SimpleNamespace, t_env: int, logger: Log
     return final
 
 
-def report_progress(logger: Logger, episode: int, t_env: int, steps_per_second: float) -> None:
+def report_progress(logger: Logger, episode: int, t_env: int, steps: int, seconds: float, test_seconds: float) -> None:
+    """Log progress and speed: env steps/s overall, and excluding test episodes and checkpoint saves
+    (the figure HARL reports, which evaluates on separate envs)."""
     logger.log_stat("episode", episode, t_env)
-    logger.log_stat("env_steps_per_second", steps_per_second, t_env)
+    logger.log_stat("env_steps_per_second", steps / max(seconds, 1e-9), t_env)
+    logger.log_stat("train_steps_per_second", steps / max(seconds - test_seconds, 1e-9), t_env)
     logger.print_recent_stats()
 
 
@@ -208,6 +185,7 @@ def train(args: SimpleNamespace, runner: Any, buffer: ReplayBuffer, learner: Any
     last_test_t, last_log_t = -args.test_interval - 1, -args.log_interval - 1
     last_save_t = 0
     start_time, last_time = time.time(), time.time()
+    test_seconds = 0.0  # time spent in test episodes and checkpoint saves
     t_start = runner.t_env
     logger.console_logger.info("Beginning training for %d timesteps", args.t_max)
 
@@ -231,17 +209,20 @@ def train(args: SimpleNamespace, runner: Any, buffer: ReplayBuffer, learner: Any
             )
             last_time, last_test_t = time.time(), runner.t_env
             runner.run_tests()
+            test_seconds += time.time() - last_time
 
         if args.save_model and (runner.t_env - last_save_t >= args.save_model_interval or last_save_t == 0):
+            save_started = time.time()
             save_checkpoint(learner, args, runner.t_env, logger)
+            test_seconds += time.time() - save_started
             last_save_t = runner.t_env
 
         if runner.t_env - last_log_t >= args.log_interval:
-            report_progress(logger, episode, runner.t_env, (runner.t_env - t_start) / (time.time() - start_time))
+            report_progress(logger, episode, runner.t_env, runner.t_env - t_start, time.time() - start_time, test_seconds)
             last_log_t = runner.t_env
 
     if last_log_t != runner.t_env:
-        report_progress(logger, episode, runner.t_env, (runner.t_env - t_start) / (time.time() - start_time))
+        report_progress(logger, episode, runner.t_env, runner.t_env - t_start, time.time() - start_time, test_seconds)
     if args.save_model:
         save_checkpoint(learner, args, runner.t_env, logger)
     logger.console_logger.info("Finished training after %s", time_str(time.time() - start_time))

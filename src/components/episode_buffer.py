@@ -39,6 +39,14 @@ def _as_slice(index: Index, size: int) -> slice | torch.Tensor:
     return torch.as_tensor(index, dtype=torch.long)
 
 
+def _as_write_index(index: Index, size: int) -> slice | torch.Tensor:
+    """``_as_slice`` for writes, where a list of consecutive non-negative ids (a runner's active
+    envs, usually all of them) becomes a slice: basic indexing skips building an index tensor."""
+    if isinstance(index, list) and index and index == list(range(index[0], index[0] + len(index))):
+        return slice(index[0], index[0] + len(index))
+    return _as_slice(index, size)
+
+
 def _axis_len(index: slice | torch.Tensor, size: int) -> int:
     if isinstance(index, slice):
         return len(range(*index.indices(size)))
@@ -110,13 +118,13 @@ class EpisodeBatch:
         arrays and tensors all work. Transition writes mark ``filled`` unless ``mark_filled`` is
         False (used for the final observation of an episode). Preprocessed fields are derived here.
         """
-        bs_idx = _as_slice(bs, self.batch_size)
-        ts_idx = _as_slice(ts, self.max_seq_length)
+        bs_idx = _as_write_index(bs, self.batch_size)
+        ts_idx = _as_write_index(ts, self.max_seq_length)
+        if mark_filled and any(name in self.transition_data for name in data):
+            self._write(self.transition_data["filled"], 1, (bs_idx, ts_idx))
         for name, value in data.items():
             if name in self.transition_data:
                 target, index = self.transition_data, (bs_idx, ts_idx)
-                if mark_filled:
-                    self._write(self.transition_data["filled"], 1, index)
             elif name in self.episode_data:
                 target, index = self.episode_data, (bs_idx,)
             else:
@@ -127,6 +135,37 @@ class EpisodeBatch:
                 for transform in transforms:
                     written = transform.transform(written)
                 self._write(target[new_name], written, index)
+
+    def update_steps(
+        self,
+        data: Mapping[str, Any],
+        ts: torch.Tensor,
+        rows: torch.Tensor | None = None,
+        mark_filled: bool = True,
+    ) -> None:
+        """Write ``data`` at step ``ts[i]`` of episode ``rows[i]`` (each episode at its own step).
+
+        For runners whose episodes are not in lock-step (rollout segments, where an episode that
+        ends mid-row restarts further along that row). ``rows`` defaults to every episode; ``ts``
+        and ``rows`` are ``[n]`` long tensors and ``data`` values have a leading axis of size ``n``.
+        Preprocessed fields are derived as in ``update``.
+        """
+        rows = torch.arange(self.batch_size) if rows is None else rows
+        index = (rows.to(self.device), ts.to(self.device))
+        for name, value in data.items():
+            if name not in self.transition_data:
+                raise KeyError(f"'{name}' is not a transition field of this batch's scheme: {sorted(self.transition_data)}")
+            dest = self.transition_data[name]
+            value = value if isinstance(value, torch.Tensor) else torch.as_tensor(np.asarray(value))
+            value = value.to(device=dest.device, dtype=dest.dtype).reshape(len(rows), *dest.shape[2:])
+            dest[index] = value
+            if name in self.preprocess:
+                new_name, transforms = self.preprocess[name]
+                for transform in transforms:
+                    value = transform.transform(value)
+                self.transition_data[new_name][index] = value
+        if mark_filled:
+            self.transition_data["filled"][index] = 1
 
     @staticmethod
     def _write(dest: torch.Tensor, value: Any, index: tuple) -> torch.Tensor:
@@ -183,9 +222,30 @@ class EpisodeBatch:
         )
 
     def max_t_filled(self) -> int:
-        """Length of the longest episode in the batch, plus one (the slot of its final state)."""
-        lengths = self.transition_data["filled"].squeeze(-1).sum(dim=1)
-        return int(min(lengths.max().item() + 1, self.max_seq_length))
+        """One past the last filled step of any row, plus one (the slot of its final state).
+
+        Measured from the last filled index, not the count of filled steps: a row of rollout
+        segments has unfilled final-state slots between the episodes it holds.
+        """
+        filled = self.transition_data["filled"].squeeze(-1)
+        steps = torch.arange(1, self.max_seq_length + 1, device=filled.device)
+        last = int((filled * steps).max().item())  # 1 + the last filled index, 0 if none
+        return min(last + 1, self.max_seq_length)
+
+    def transitions(self, episodes: torch.Tensor, steps: torch.Tensor) -> "EpisodeBatch":
+        """The transitions ``(episodes[i], steps[i])`` as a batch of one-step episodes ``[M, 2]``.
+
+        Step 0 of row i holds transition i, step 1 is an empty final slot, so learners read it
+        like any batch (``[:, :-1]`` are the transitions). For feed-forward networks whose inputs
+        are one step's fields (no recurrence, no previous action): HARL-style mini-batches of
+        shuffled time steps.
+        """
+        transition = {}
+        for name, tensor in self.transition_data.items():
+            picked = tensor[episodes, steps].unsqueeze(1)
+            transition[name] = torch.cat([picked, torch.zeros_like(picked)], dim=1)
+        episode = {name: tensor[episodes] for name, tensor in self.episode_data.items()}
+        return self._new(self.scheme, {"transition": transition, "episode": episode}, int(episodes.numel()), 2)
 
     def to(self, device: str | torch.device) -> "EpisodeBatch":
         """Move every field to ``device`` (in place) and return self."""

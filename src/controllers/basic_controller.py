@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from types import SimpleNamespace
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import torch
 
@@ -77,19 +77,30 @@ class BasicMAC:
         inputs = self._build_inputs(ep_batch, slice(t, t + 1))[:, 0]
         return self._step_agent(inputs, ep_batch["avail_actions"][:, t])
 
-    def unroll(self, ep_batch: EpisodeBatch, n_steps: int | None = None) -> torch.Tensor:
+    def unroll(
+        self, ep_batch: EpisodeBatch, n_steps: int | None = None, agents: Sequence[int] | None = None
+    ) -> torch.Tensor:
         """Outputs for steps ``0..n_steps-1`` from a fresh hidden state: ``[B, T, n_agents, n_actions]``.
 
         Same values as calling ``forward`` for t = 0..T-1, computed as one sequence pass.
+        ``agents`` (e.g. ``[i]``): run only those agents' networks, giving ``[B, T, len(agents), n_actions]``
+        (the same values as their columns of the full unroll) from a graph that holds nothing of the other
+        agents' parameters (HAPPO's per-agent steps); the controller's hidden state is then left as it was.
         """
         n_steps = ep_batch.max_seq_length - 1 if n_steps is None else n_steps
         batch_size = ep_batch.batch_size
         inputs = self._build_inputs(ep_batch, slice(0, n_steps))  # [B, T, n, d]
-        inputs = inputs.transpose(1, 2).reshape(batch_size * self.n_agents, n_steps, -1)
-        self.init_hidden(batch_size)
-        outputs, self.hidden_states = self.agent.forward_sequence(inputs, self.hidden_states)
-        outputs = outputs.view(batch_size, self.n_agents, n_steps, -1).transpose(1, 2)
-        return self._policy_outputs(outputs, ep_batch["avail_actions"][:, :n_steps])
+        avail_actions = ep_batch["avail_actions"][:, :n_steps]
+        n_run = self.n_agents if agents is None else len(agents)
+        if agents is not None:
+            inputs, avail_actions = inputs[:, :, agents], avail_actions[:, :, agents]
+        inputs = inputs.transpose(1, 2).reshape(batch_size * n_run, n_steps, -1)
+        hidden = self.agent.init_hidden().expand(batch_size * n_run, -1).contiguous()
+        outputs, hidden = self.agent.forward_sequence(inputs, hidden, agents)
+        if agents is None:
+            self.hidden_states = hidden
+        outputs = outputs.view(batch_size, n_run, n_steps, -1).transpose(1, 2)
+        return self._policy_outputs(outputs, avail_actions)
 
     def _step_agent(self, inputs: torch.Tensor, avail_actions: torch.Tensor) -> torch.Tensor:
         batch_size = inputs.shape[0]
@@ -104,10 +115,13 @@ class BasicMAC:
             outputs = torch.softmax(outputs, dim=-1)
         return outputs
 
-    def policy_distribution(self, agent_outputs: torch.Tensor) -> CategoricalActions | DiagGaussianActions:
-        """The policy given ``forward``/``unroll`` outputs; its ``log_prob`` takes stored actions."""
+    def policy_distribution(
+        self, agent_outputs: torch.Tensor, agents: Sequence[int] | None = None
+    ) -> CategoricalActions | DiagGaussianActions:
+        """The policy given ``forward``/``unroll`` outputs; its ``log_prob`` takes stored actions.
+        ``agents``: the outputs are those agents' (``unroll(..., agents=agents)``), and so is the std."""
         if self.continuous:
-            return DiagGaussianActions(agent_outputs, self.agent.std())
+            return DiagGaussianActions(agent_outputs, self.agent.std(agents))
         return CategoricalActions(probs=agent_outputs)
 
     def agent_parameters(self, agent: int) -> list[torch.nn.Parameter]:

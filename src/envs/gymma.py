@@ -12,8 +12,11 @@ Key forms (``env_args.key``):
   ``"pz:mpe2.simple_spread_v3"``, other libs to ``"pz:pettingzoo.<lib>.<name>"``.
 * ``"mamujoco:<Scenario>-<agent_conf>"``: Multi-Agent MuJoCo (gymnasium-robotics), e.g.
   ``"mamujoco:HalfCheetah-2x3"``, ``"mamujoco:Ant-4x2"``, ``"mamujoco:Walker2d-3x2"``;
-  ``env_args.agent_obsk`` (default 1) and other MuJoCo kwargs pass through (see
-  ``envs.mamujoco`` for partitions, the shared reward and time limits).
+  ``env_args.obs_mode`` (``"state"``, the default: full state + one-hot agent id, as in
+  HARL; or ``"local"``: gymnasium-robotics' ``agent_obsk`` joints away, ``env_args.agent_obsk``
+  default 1), ``env_args.norm_obs`` (per-vector z-score) and other MuJoCo kwargs pass
+  through (see ``envs.mamujoco`` for partitions, observations, the shared reward and
+  time limits).
 * ``"gfootball:<scenario>"``: Google Research Football, e.g.
   ``"gfootball:academy_3_vs_1_with_keeper"``; ``env_args.n_agents``, ``rewards`` and
   ``team_reward`` (see ``envs.gfootball`` for the state, team reward, score rate and ends).
@@ -35,7 +38,11 @@ truncations.
 Observations are flattened and zero-padded to the largest agent observation; the
 state is the env's own global state when it offers one (``get_state`` /
 ``get_state_size`` on the unwrapped env, e.g. PettingZoo ``state()``), else the
-concatenated padded observations.
+concatenated padded observations. An env that can compute every agent's observation from
+its state (``state_to_observations()`` on the unwrapped env returning an
+``envs.state_to_obs.StateToObservations``, e.g. MaMuJoCo) has it published by
+``get_env_info`` as ``"state_to_obs"``, with ``"state_to_obs_exact"``; other envs have
+neither key.
 
 Actions (``envs.spaces.ActionSpec``): per-agent ``Discrete`` spaces give
 ``action_kind="discrete"``; ``step`` takes one index per agent. Available actions
@@ -44,7 +51,8 @@ zero-padded to ``n_actions``. Per-agent float ``Box`` spaces give
 ``action_kind="continuous"`` with ``n_actions = action_dim`` (largest over agents)
 and per-agent ``action_low`` / ``action_high``; ``step`` takes a float array
 ``[n_agents, action_dim]`` that may lie outside the bounds (raw Gaussian samples):
-each agent's action is clipped to its ``Box`` and its padded dims dropped before
+each agent's action is clipped to its ``Box`` (unless ``env_args.clip_actions`` is
+False: then it is passed on raw, as HARL does) and its padded dims dropped before
 the env sees it. ``get_avail_actions`` then gives all ones (unused by learners).
 
 Rewards: with ``common_reward`` the team reward is the ``sum`` (or ``mean``,
@@ -134,6 +142,8 @@ class GymmaWrapper(MultiAgentEnv):
         common_reward: return one team reward instead of one reward per agent.
         reward_scalarisation: ``"sum"`` or ``"mean"`` of agent rewards for the team reward.
         pretrained_wrapper: EPyMARL key, accepted for config compatibility; must be None.
+        clip_actions: continuous actions: clip each agent's action to its ``Box`` bounds (True)
+            or pass the policy's raw action to the env (False). Discrete actions ignore it.
         **kwargs: passed to the env constructor (``gymnasium.make`` / ``parallel_env``).
     """
 
@@ -145,12 +155,15 @@ class GymmaWrapper(MultiAgentEnv):
         common_reward: bool = True,
         reward_scalarisation: str = "sum",
         pretrained_wrapper: str | None = None,
+        clip_actions: bool = True,
         **kwargs: Any,
     ) -> None:
         if pretrained_wrapper is not None:
             raise EnvArgsError(f"pretrained_wrapper={pretrained_wrapper!r} is not supported; set it to null.")
         if isinstance(time_limit, bool) or not isinstance(time_limit, (int, np.integer)) or time_limit < 1:
             raise EnvArgsError(f"time_limit must be a positive int, got {time_limit!r}.")
+        if not isinstance(clip_actions, bool):
+            raise EnvArgsError(f"clip_actions must be True or False, got {clip_actions!r}.")
         if "max_episode_steps" in kwargs:
             raise EnvArgsError("Do not pass max_episode_steps to gymma; set env_args.time_limit instead.")
         if common_reward and reward_scalarisation not in REWARD_SCALARISATIONS:
@@ -199,7 +212,7 @@ class GymmaWrapper(MultiAgentEnv):
         self.n_agents = len(obs_spaces)
         self._obs_packer = ObsPacker(obs_spaces)
         try:
-            self._action_spec = ActionSpec.from_spaces(act_spaces)
+            self._action_spec = ActionSpec.from_spaces(act_spaces, clip_actions)
         except ValueError as err:
             raise EnvKeyError(f"Env key {key!r}: {err}") from err
         self._continuous = self._action_spec.kind == "continuous"
@@ -243,7 +256,8 @@ class GymmaWrapper(MultiAgentEnv):
 
     def step(self, actions: Sequence[Any] | np.ndarray) -> StepResult:
         """Step all agents with one action per agent (discrete: ``[n_agents]`` indices;
-        continuous: ``[n_agents, action_dim]`` floats, clipped here to each agent's bounds).
+        continuous: ``[n_agents, action_dim]`` floats, clipped here to each agent's bounds
+        unless ``clip_actions`` is False).
         See the module docstring for how episode ends are reported."""
         obs, reward, terminated, truncated, info = self._env.step(self._action_spec.to_env(actions))
         self._t += 1
@@ -322,6 +336,18 @@ class GymmaWrapper(MultiAgentEnv):
         return self._action_spec.info()
 
     # ------------------------------------------------------------------ misc
+    def get_env_info(self) -> dict[str, Any]:
+        """``MultiAgentEnv.get_env_info`` plus, when the env offers a state-to-observation map,
+        ``"state_to_obs"`` (a picklable callable ``[..., state_shape] -> [..., n_agents,
+        obs_shape]``) and ``"state_to_obs_exact"`` (whether it reproduces the observations)."""
+        info = super().get_env_info()
+        map_fn = getattr(self._env.unwrapped, "state_to_observations", None)
+        state_to_obs = map_fn() if callable(map_fn) else None
+        if state_to_obs is not None:
+            info["state_to_obs"] = state_to_obs
+            info["state_to_obs_exact"] = state_to_obs.exact
+        return info
+
     def get_stats(self) -> dict[str, Any]:
         """No env-specific statistics."""
         return {}

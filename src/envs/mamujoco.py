@@ -26,13 +26,46 @@ What this module adds to the generic PettingZoo path (``PettingZooAdapter``):
   termination. A scenario that ignores ``max_episode_steps`` (CoupledHalfCheetah
   hard-codes 1000) still ends as a truncation there, never as a termination.
 * **State and info.** The global state is ``env.state()`` (the single-agent MuJoCo
-  observation); the info dict is the MuJoCo info (identical for all agents), given once.
+  observation, e.g. HalfCheetah's ``qpos[1:]`` and ``qvel``: 17 entries); it is always raw.
+  The info dict is the MuJoCo info (identical for all agents), given once.
+* **Observations** (``env_args.obs_mode``):
 
-``agent_obsk`` (default 1, as in HARL) is how many joints away an agent observes;
-every other ``env_args`` entry goes to ``parallel_env`` and from there to the
-gymnasium MuJoCo env (e.g. ``ctrl_cost_weight``, ``render_mode``). The env checker is
-off unless ``disable_env_checker=False`` is given. Agents observe different numbers
-of joints (e.g. Walker2d 3x2: 10/12/11); ``GymmaWrapper`` zero-pads them to the largest.
+  - ``"state"`` (default): every agent observes the full state followed by its one-hot
+    agent id, ``obs_i = concat(state, onehot(i, n_agents))`` (HalfCheetah 2x3: 17 + 2 = 19).
+    This is what HARL trains HAPPO/HATRPO on in MaMuJoCo and what the Lookahead paper uses.
+    ``env_args.agent_obsk`` is refused here: it would have no effect.
+  - ``"local"``: gymnasium-robotics' own partial observations, the joints up to
+    ``env_args.agent_obsk`` (default 1) hops away from the agent's own plus the robot's
+    global entries. Agents observe different numbers of entries (e.g. Walker2d 3x2:
+    10/12/11); ``GymmaWrapper`` zero-pads them to the largest.
+
+  ``env_args.norm_obs`` (default False) z-scores every agent's observation vector by its
+  own mean and standard deviation, as HARL's MaMuJoCo wrapper does (padding stays 0).
+* **State-to-observation map.** ``state_to_observations()`` gives an
+  ``envs.state_to_obs.StateToObservations`` computing every agent's observation from the
+  state as a torch batch op; ``GymmaWrapper.get_env_info`` publishes it as
+  ``"state_to_obs"`` (with ``"state_to_obs_exact"``). In state mode it is exact. In
+  local mode it is gymnasium-robotics' own index map (``observation_factorization``),
+  checked on probe states (see ``probe_local_map``): exact for HalfCheetah and Ant,
+  inexact for Walker2d (its state clips joint velocities to +-10, its observations do
+  not), absent when the package has none (Reacher, Pusher) or it fails on ordinary states.
+
+* **Step.** ``MaMuJoCoAdapter.step`` does what the package's ``parallel_env.step`` does,
+  minus most of its per-step Python work (HalfCheetah 2x3, state mode with ``norm_obs``,
+  CPU time per ``gymma`` step: about 230 us before, 125 us now, of which the gymnasium
+  MuJoCo env's own step is about 70): the joint action is one precomputed gather
+  (``global_action_source``) instead of a loop over joints; the single-agent MuJoCo env
+  (with its ``TimeLimit`` and other ``gymnasium.make`` wrappers) steps it; the local
+  observations (``obsk.build_obs``, joint by joint) are built only in local mode; the MuJoCo
+  step's own observation is kept as the state (``step_observation_is_state``) and served by
+  ``get_state``; all agents' state-mode observations are built and z-scored as one array.
+  Rewards, ends, infos, observations and states are bit for bit those of the package's
+  step (``tests/envs/test_mamujoco_fast_path.py``); ``reset`` (and so seeding) is the
+  package's own.
+
+Every other ``env_args`` entry goes to ``parallel_env`` and from there to the gymnasium
+MuJoCo env (e.g. ``ctrl_cost_weight``, ``render_mode``). The env checker is off unless
+``disable_env_checker=False`` is given.
 
 mujoco writes warnings (e.g. about the deprecated ``settotalmass`` of some models) to
 ``MUJOCO_LOG.TXT`` in the working directory; that file is harmless.
@@ -41,13 +74,17 @@ mujoco writes warnings (e.g. about the deprecated ``settotalmass`` of some model
 from __future__ import annotations
 
 from types import ModuleType
-from typing import Any
+from typing import Any, Sequence
 
+import gymnasium
 import numpy as np
+from gymnasium import spaces as gym_spaces
+from gymnasium.wrappers import OrderEnforcing, PassiveEnvChecker, TimeLimit
 
 from envs.errors import EnvArgsError, EnvKeyError
 from envs.keys import import_env_module
 from envs.pettingzoo_adapter import PettingZooAdapter
+from envs.state_to_obs import StateToObservations, zscore
 
 MAMUJOCO_PACKAGE = "gymnasium_robotics"
 """The package whose ``mamujoco_v1`` attribute provides ``parallel_env`` and
@@ -71,6 +108,14 @@ def import_mamujoco(key: str) -> ModuleType:
             'install `pip install "gymnasium-robotics==1.4.2"`.'
         )
     return mamujoco
+
+
+OBS_MODES = ("state", "local")
+"""``env_args.obs_mode`` values: every agent sees the full state plus its one-hot id
+(HARL's and the Lookahead paper's setting), or gymnasium-robotics' local observations."""
+
+DEFAULT_AGENT_OBSK = 1
+"""Joints away an agent observes in ``obs_mode="local"`` (gymnasium-robotics' default)."""
 
 CUSTOM_PARTITIONS: dict[tuple[str, str], tuple[tuple[str, ...], ...]] = {
     ("HalfCheetah", "3x2"): (("bfoot", "bshin"), ("bthigh", "ffoot"), ("fshin", "fthigh")),
@@ -155,6 +200,139 @@ def check_builtin_partition(key: str, module: ModuleType, scenario: str, agent_c
         ) from err
 
 
+def check_obs_args(obs_mode: Any, agent_obsk: Any, norm_obs: Any) -> int | None:
+    """Validate the observation ``env_args``; returns the ``agent_obsk`` to use in local mode
+    (``None`` in state mode).
+
+    Raises:
+        EnvArgsError: naming the key, the bad value and what is allowed; also when
+            ``agent_obsk`` is given with ``obs_mode="state"``, where it would do nothing.
+    """
+    if not isinstance(obs_mode, str) or obs_mode not in OBS_MODES:
+        raise EnvArgsError(f"env_args.obs_mode must be one of {OBS_MODES}, got {obs_mode!r}.")
+    if not isinstance(norm_obs, (bool, np.bool_)):
+        raise EnvArgsError(f"env_args.norm_obs must be True or False, got {norm_obs!r}.")
+    if obs_mode == "state":
+        if agent_obsk is not None:
+            raise EnvArgsError(
+                f"env_args.agent_obsk={agent_obsk!r} has no effect with env_args.obs_mode='state' (every "
+                "agent observes the full state); drop it, or set env_args.obs_mode='local'."
+            )
+        return None
+    if agent_obsk is None:
+        return DEFAULT_AGENT_OBSK
+    if isinstance(agent_obsk, bool) or not isinstance(agent_obsk, (int, np.integer)) or agent_obsk < 0:
+        raise EnvArgsError(
+            f"env_args.agent_obsk must be an int >= 0 (joints away an agent observes), got {agent_obsk!r}."
+        )
+    return int(agent_obsk)
+
+
+PROBE_STATES = 8
+"""Random states on which ``probe_local_map`` compares the index map with the env."""
+
+PROBE_QPOS_NOISE = 0.3
+"""Standard deviation of the probe states' joint positions around the model's initial pose."""
+
+PROBE_QVEL_SCALES = (1.0, 50.0)
+"""Standard deviations of the probe states' velocities: ordinary ones, then ones far beyond
+any clipping range of the gymnasium MuJoCo envs (e.g. Walker2d's +-10)."""
+
+
+def probe_local_map(parallel_env: Any, state_indices: list[np.ndarray]) -> bool | None:
+    """Does gathering ``state()[state_indices[i]]`` give agent ``i``'s local observation?
+
+    The MuJoCo model is put into random states in a scratch ``MjData`` (the env's own
+    simulation is not touched), forward dynamics fill in derived quantities (body
+    velocities, contact forces), and the env's state and observations are read there. The
+    index map comes from the package's bookkeeping, which cannot see value transforms (a
+    clip applied to a state entry but not to the observation, or the other way round);
+    this check can.
+
+    Returns:
+        True if the gather matched bit for bit on every probe state, False if only on the
+        ordinary ones (``PROBE_QVEL_SCALES[0]``), None if not even there (unusable map).
+    """
+    import mujoco  # installed with gymnasium-robotics; imported only when a map is built
+
+    sim = parallel_env.single_agent_env.unwrapped
+    own_data = sim.data
+    rng = np.random.default_rng(0)
+    matched: list[bool] = []
+    try:
+        sim.data = mujoco.MjData(sim.model)
+        for qvel_scale in PROBE_QVEL_SCALES:
+            ok = True
+            for _ in range(PROBE_STATES):
+                sim.data.qpos[:] = sim.init_qpos + rng.normal(0.0, PROBE_QPOS_NOISE, sim.model.nq)
+                sim.data.qvel[:] = rng.normal(0.0, qvel_scale, sim.model.nv)
+                mujoco.mj_forward(sim.model, sim.data)
+                mujoco.mj_rnePostConstraint(sim.model, sim.data)  # fills cfrc_ext (Ant, Humanoid)
+                state = np.asarray(parallel_env.state())
+                observations = parallel_env._get_obs()  # the package's own local observations
+                ok &= all(
+                    np.array_equal(state[indices], observations[agent])
+                    for agent, indices in zip(parallel_env.possible_agents, state_indices)
+                )
+            matched.append(ok)
+    finally:
+        sim.data = own_data
+    if not matched[0]:
+        return None
+    return all(matched)
+
+
+def global_action_source(key: str, parallel_env: Any) -> np.ndarray:
+    """For each actuator of the MuJoCo env, its position in the agents' concatenated actions:
+    ``global_action = concatenate(agent actions in agent order)[source]``.
+
+    The same assignment as the package's ``map_local_actions_to_global_action`` (agent
+    ``i``'s ``j``-th action drives actuator ``partition[i][j].act_ids``), as one precomputed
+    gather instead of a Python loop per joint on every step.
+
+    Raises:
+        EnvArgsError: if the partition (e.g. an ``agent_factorization`` from env_args) drives
+            an actuator twice or leaves one undriven, which the package would only find on
+            the first step.
+    """
+    n_actuators = int(parallel_env.single_agent_env.action_space.shape[0])
+    source = np.full(n_actuators, -1, dtype=np.int64)
+    position = 0
+    for partition in parallel_env.agent_action_partitions:
+        for node in partition:
+            for actuator in np.atleast_1d(np.asarray(node.act_ids, dtype=np.int64)):
+                if source[actuator] != -1:
+                    raise EnvArgsError(f"Env key {key!r}: its partition drives actuator {actuator} twice.")
+                source[actuator] = position
+            position += 1
+    undriven = np.flatnonzero(source < 0).tolist()
+    if undriven:
+        raise EnvArgsError(f"Env key {key!r}: its partition leaves actuators {undriven} undriven.")
+    return source
+
+
+PASS_THROUGH_WRAPPERS = (TimeLimit, OrderEnforcing, PassiveEnvChecker)
+"""The wrappers ``gymnasium.make`` puts around a MuJoCo env; each returns the wrapped env's
+observation unchanged."""
+
+
+def step_observation_is_state(mujoco_env: gymnasium.Env) -> bool:
+    """Is the observation ``mujoco_env.step`` returns the MaMuJoCo state (``state()``, i.e.
+    ``unwrapped._get_obs()`` after the step)?
+
+    True for gymnasium's own MuJoCo envs (their ``step`` returns ``self._get_obs()`` computed
+    after the simulation) behind ``PASS_THROUGH_WRAPPERS`` only: the adapter then keeps that
+    observation as the state instead of computing it a second time. False otherwise (e.g. a
+    ``gym_env`` given in env_args with an observation wrapper): the state is read with ``state()``.
+    """
+    env = mujoco_env
+    while isinstance(env, gymnasium.Wrapper):
+        if type(env) not in PASS_THROUGH_WRAPPERS:
+            return False
+        env = env.env
+    return type(env).__module__.startswith("gymnasium.envs.mujoco.")
+
+
 class MaMuJoCoAdapter(PettingZooAdapter):
     """A MaMuJoCo parallel env with our partitions, time limit and shared reward.
 
@@ -163,7 +341,9 @@ class MaMuJoCoAdapter(PettingZooAdapter):
         scenario: MaMuJoCo scenario, e.g. ``"HalfCheetah"``.
         agent_conf: partition, e.g. ``"2x3"`` (built-in or in ``CUSTOM_PARTITIONS``).
         time_limit: our episode length; the env's own limit is set just above it.
-        agent_obsk: joints away an agent observes (an int >= 0; HARL's default 1).
+        obs_mode: ``"state"`` (full state + one-hot agent id) or ``"local"`` (see ``OBS_MODES``).
+        agent_obsk: joints away an agent observes, an int >= 0; local mode only (default 1).
+        norm_obs: z-score every agent's observation vector (``envs.state_to_obs.zscore``).
         **kwargs: passed to ``mamujoco_v1.parallel_env`` (and on to the MuJoCo env).
             ``agent_factorization`` given here replaces the one named by ``agent_conf``.
             The first four arguments are positional-only so that an ``env_args`` entry named
@@ -173,12 +353,18 @@ class MaMuJoCoAdapter(PettingZooAdapter):
     shared_reward = True
 
     def __init__(
-        self, key: str, scenario: str, agent_conf: str, time_limit: int, /, agent_obsk: int = 1, **kwargs: Any
+        self,
+        key: str,
+        scenario: str,
+        agent_conf: str,
+        time_limit: int,
+        /,
+        obs_mode: str = "state",
+        agent_obsk: int | None = None,
+        norm_obs: bool = False,
+        **kwargs: Any,
     ) -> None:
-        if isinstance(agent_obsk, bool) or not isinstance(agent_obsk, (int, np.integer)) or agent_obsk < 0:
-            raise EnvArgsError(
-                f"env_args.agent_obsk must be an int >= 0 (joints away an agent observes), got {agent_obsk!r}."
-            )
+        local_obsk = check_obs_args(obs_mode, agent_obsk, norm_obs)
         for name in ("scenario", "agent_conf"):
             if name in kwargs:
                 raise EnvArgsError(
@@ -198,7 +384,8 @@ class MaMuJoCoAdapter(PettingZooAdapter):
             env = module.parallel_env(
                 scenario=scenario,
                 agent_conf=agent_conf,
-                agent_obsk=int(agent_obsk),
+                # State mode ignores the local observations; the package needs some k anyway.
+                agent_obsk=DEFAULT_AGENT_OBSK if local_obsk is None else local_obsk,
                 agent_factorization=factorization,
                 max_episode_steps=int(time_limit) + 1,
                 **kwargs,
@@ -207,7 +394,109 @@ class MaMuJoCoAdapter(PettingZooAdapter):
             raise EnvArgsError(f"Cannot build env key {key!r} with env_args {sorted(kwargs)}: {err}") from err
         self.scenario = scenario
         self.agent_conf = agent_conf
+        self.obs_mode = obs_mode
+        self.norm_obs = bool(norm_obs)
         self._attach(env)
+        self._mujoco_env = env.single_agent_env  # gymnasium.make's wrappers (TimeLimit, ...) included
+        self._action_source = global_action_source(key, env)
+        self._n_agent_actions = sum(len(partition) for partition in env.agent_action_partitions)
+        self._step_obs_is_state = step_observation_is_state(self._mujoco_env)
+        if obs_mode == "state":
+            n_agents, size = len(self.agent_names), self._state_size + len(self.agent_names)
+            self._agent_ids = np.eye(n_agents)
+            box = gym_spaces.Box(-np.inf, np.inf, shape=(size,), dtype=np.float64)
+            self.observation_space = gym_spaces.Tuple([box] * n_agents)
+        self._state_to_obs = self._build_state_to_obs()
+        self._state: np.ndarray = np.asarray(env.state(), dtype=np.float64)
+
+    def step(self, actions: Sequence[Any]) -> tuple[tuple[np.ndarray, ...], list[float], bool, bool, dict[str, Any]]:
+        """Step with one action per agent (in agent order); same results as the package's
+        ``parallel_env.step`` through ``PettingZooAdapter.step``, without its overhead.
+
+        The package's step is: the single-agent MuJoCo env (with its ``TimeLimit``) steps the
+        joint action, then every agent's local observation is built joint by joint in Python
+        (``obsk.build_obs``), then per-agent dicts are filled. Here the joint action is one
+        precomputed gather (``global_action_source``), the local observations are built only
+        in local mode, and the state is the observation the MuJoCo step returned (when that
+        is the state, ``step_observation_is_state``). Returns ``(obs, rewards, terminated,
+        truncated, info)`` as ``PettingZooAdapter.step``: a truncation (the MuJoCo
+        ``TimeLimit``) wins over a termination on the same step; ``info`` is the MuJoCo info.
+
+        Raises:
+            ValueError: on a wrong total number of action entries or a NaN action.
+            RuntimeError: when called after the episode ended (``reset`` first).
+        """
+        if not self.pettingzoo_env.agents:
+            raise RuntimeError(f"{self.scenario}-{self.agent_conf}: step() after the episode ended; call reset().")
+        joint = np.concatenate(actions, dtype=np.float64)  # float32 -> float64 is exact
+        if joint.size != self._n_agent_actions:
+            raise ValueError(
+                f"{self.scenario}-{self.agent_conf}: expected {self._n_agent_actions} action entries over "
+                f"{len(self.agent_names)} agents, got {joint.size}."
+            )
+        if np.isnan(joint).any():  # the package refuses NaN actions as well
+            raise ValueError(f"{self.scenario}-{self.agent_conf}: NaN in the actions {joint.tolist()}.")
+        observation, reward, terminated, truncated, info = self._mujoco_env.step(joint[self._action_source])
+        if terminated or truncated:
+            self.pettingzoo_env.agents = []  # as the package's step does
+        self._state = observation if self._step_obs_is_state else np.asarray(self.pettingzoo_env.state())
+        self._observe(self.pettingzoo_env._get_obs() if self.obs_mode == "local" else None)
+        reward = float(reward)
+        return (
+            tuple(self._last_obs),
+            [reward] * len(self.agent_names),
+            bool(terminated) and not truncated,
+            bool(truncated),
+            info,
+        )
+
+    def _store_obs(self, obs: dict[str, Any]) -> None:
+        """After the package's ``reset``: read the state, then store the observations."""
+        self._state = np.asarray(self.pettingzoo_env.state(), dtype=np.float64)
+        self._observe(obs if self.obs_mode == "local" else None)
+
+    def _observe(self, local_obs: dict[str, np.ndarray] | None) -> None:
+        """Store every agent's observation: the package's local one (local mode) or the state
+        followed by the one-hot id (state mode, ``local_obs`` None), z-scored if ``norm_obs``.
+
+        State mode builds all agents' observations as one ``[n_agents, state_dim + n_agents]``
+        array and z-scores its rows in one ``zscore`` call."""
+        if local_obs is None:
+            n_agents, state_dim = self._agent_ids.shape[0], self._state.shape[0]
+            obs = np.empty((n_agents, state_dim + n_agents))
+            obs[:, :state_dim] = self._state
+            obs[:, state_dim:] = self._agent_ids
+            self._last_obs = list(zscore(obs) if self.norm_obs else obs)
+        elif self.norm_obs:  # different lengths per agent: one z-score each
+            self._last_obs = [zscore(np.asarray(local_obs[agent], dtype=np.float64)) for agent in self.agent_names]
+        else:
+            self._last_obs = [local_obs[agent] for agent in self.agent_names]
+
+    def get_state(self) -> np.ndarray:
+        """The state (the single-agent MuJoCo observation) as a new flat float32 array, kept
+        from the last step or reset instead of being computed again."""
+        return self._state.astype(np.float32).reshape(-1)
+
+    def state_to_observations(self) -> StateToObservations | None:
+        """The map from ``get_state()`` to the agents' (padded) observations, or ``None`` when
+        local mode has no usable one (see the module docstring)."""
+        return self._state_to_obs
+
+    def _build_state_to_obs(self) -> StateToObservations | None:
+        """State mode: the whole state plus the id, exact. Local mode: the package's index map,
+        its exactness probed (``probe_local_map``)."""
+        state_dim, n_agents = self._state_size, len(self.agent_names)
+        if self.obs_mode == "state":
+            indices = [np.arange(state_dim)] * n_agents
+            return StateToObservations(indices, state_dim, agent_id=True, norm_obs=self.norm_obs, exact=True)
+        factorization = self.pettingzoo_env.observation_factorization  # agent -> state indices, or None
+        if factorization is None:
+            return None
+        indices = [np.asarray(factorization[agent], dtype=np.int64) for agent in self.agent_names]
+        exact = probe_local_map(self.pettingzoo_env, indices)
+        if exact is None:
+            return None
+        return StateToObservations(indices, state_dim, agent_id=False, norm_obs=self.norm_obs, exact=exact)
 
     def _probe_state_size(self) -> int:
         """``state()`` is the single-agent MuJoCo observation: its space gives the size

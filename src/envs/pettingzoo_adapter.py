@@ -17,7 +17,9 @@ one ``terminated``/``truncated`` pair); this adapter provides it for PettingZoo:
   ``info[agent]["action_mask"]`` (PettingZoo conventions) when present;
 * ``shared_reward`` (False here) tells the wrapper whether every agent's reward is the
   same team reward; adapters for such envs (``envs.mamujoco``) subclass this one,
-  build their env their own way and hand it to ``_attach``.
+  build their env their own way and hand it to ``_attach``. They may also rewrite the
+  observations in ``_store_obs`` and offer ``state_to_observations()`` (published by
+  ``GymmaWrapper.get_env_info``); this generic adapter does neither.
 
 Nothing here imports pettingzoo: only the module named by the key is imported, when
 the adapter is built.

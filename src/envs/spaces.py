@@ -15,10 +15,12 @@ Continuous actions: every agent's action is a vector of ``action_dim`` floats, t
 largest flat ``Box`` size over agents. Agents with fewer dimensions get padded
 dimensions (bounds ``[-1, 1]``) that are dropped before the env sees the action, so
 one network head of width ``action_dim`` serves every agent. The runner sends raw
-policy samples (e.g. Gaussian, unbounded); ``to_env`` clips each agent's action to
-its own ``Box`` bounds, so the env (and its reward, e.g. MuJoCo's control cost) only
-ever sees valid actions while the learner keeps the unclipped sample for its
-log-probabilities.
+policy samples (e.g. Gaussian, unbounded); by default (``clip_actions=True``) ``to_env``
+clips each agent's action to its own ``Box`` bounds, so the env (and its reward, e.g.
+MuJoCo's control cost) only ever sees valid actions while the learner keeps the
+unclipped sample for its log-probabilities. ``clip_actions=False`` passes the raw
+sample on, as HARL does (MuJoCo then clamps the control itself, but the control cost
+sees the raw action). Non-finite actions are refused either way.
 """
 
 from __future__ import annotations
@@ -92,8 +94,11 @@ class ActionSpec(abc.ABC):
     n_actions: int
 
     @staticmethod
-    def from_spaces(agent_spaces: Sequence[gym_spaces.Space]) -> ActionSpec:
+    def from_spaces(agent_spaces: Sequence[gym_spaces.Space], clip_actions: bool = True) -> ActionSpec:
         """Build the spec from one gymnasium action space per agent.
+
+        ``clip_actions`` (continuous actions only; discrete ones are indices): clip each
+        agent's action to its ``Box`` bounds in ``to_env`` (True) or pass it on raw (False).
 
         Raises:
             ValueError: if the spaces are neither all ``Discrete`` nor all float ``Box``
@@ -107,7 +112,7 @@ class ActionSpec(abc.ABC):
         if agent_spaces and all(
             isinstance(s, gym_spaces.Box) and np.issubdtype(s.dtype, np.floating) for s in agent_spaces
         ):
-            return ContinuousActionSpec(agent_spaces)
+            return ContinuousActionSpec(agent_spaces, clip_actions)
         raise ValueError(
             "Unsupported per-agent action spaces "
             f"{[str(s) for s in agent_spaces]}: every agent needs a Discrete space, "
@@ -188,12 +193,14 @@ class ContinuousActionSpec(ActionSpec):
         action_dim: the largest flat ``Box`` size over agents.
         agent_dims: flat action size of each agent (its first dims are real, the rest padding).
         low, high: ``[n_agents, action_dim]`` float64 clipping bounds; padded dims are ``[-1, 1]``.
+        clip_actions: ``to_env`` clips to ``low`` / ``high`` (True) or passes raw actions (False).
     """
 
     kind = "continuous"
 
-    def __init__(self, agent_spaces: Sequence[gym_spaces.Box]) -> None:
+    def __init__(self, agent_spaces: Sequence[gym_spaces.Box], clip_actions: bool = True) -> None:
         self.spaces: list[gym_spaces.Box] = list(agent_spaces)
+        self.clip_actions: bool = bool(clip_actions)
         self.n_agents: int = len(self.spaces)
         self.agent_dims: tuple[int, ...] = tuple(int(np.prod(s.shape, dtype=np.int64)) for s in self.spaces)
         self.action_dim: int = max(self.agent_dims)
@@ -205,7 +212,7 @@ class ContinuousActionSpec(ActionSpec):
             self.high[i, :dim] = np.asarray(space.high, dtype=np.float64).reshape(-1)
         self._flat_size = self.n_agents * self.action_dim
         # Fast path chosen once: every agent has the same 1-D Box dtype and no padding,
-        # so one clipped array split into rows is the whole conversion.
+        # so one (clipped) array split into rows is the whole conversion.
         self._uniform = len(set(self.agent_dims)) == 1 and all(
             len(s.shape) == 1 and s.dtype == self.spaces[0].dtype for s in self.spaces
         )
@@ -235,30 +242,51 @@ class ContinuousActionSpec(ActionSpec):
             ValueError: on a wrong number of elements or a non-finite action
                 (a NaN from a diverged policy would otherwise reach the simulator).
         """
+        joint = self._joint(actions, copy=False)
+        # minimum/maximum: a third of np.clip's call overhead; NaN propagates through both.
+        clipped = np.minimum(np.maximum(joint, self.low), self.high)
+        _check_finite(clipped, joint)
+        return clipped
+
+    def unclipped(self, actions: Any) -> np.ndarray:
+        """The runner's actions as a new ``[n_agents, action_dim]`` float64 array, values unchanged.
+
+        Accepts what ``clip`` accepts and raises the same errors (including on ``inf``, which
+        ``clip`` turns into a finite bound).
+        """
+        joint = self._joint(actions, copy=True)
+        _check_finite(joint, joint)
+        return joint
+
+    def _joint(self, actions: Any, copy: bool) -> np.ndarray:
+        """``actions`` as a ``[n_agents, action_dim]`` float64 array (a copy if ``copy``)."""
         if hasattr(actions, "detach"):  # torch tensor, possibly on the GPU
             actions = actions.detach().cpu().numpy()
-        joint = np.asarray(actions, dtype=np.float64)
+        joint = (np.array if copy else np.asarray)(actions, dtype=np.float64)
         if joint.size != self._flat_size:
             raise ValueError(
                 f"Expected continuous actions of shape [{self.n_agents}, {self.action_dim}] "
                 f"(n_agents, action_dim), got shape {list(joint.shape)}."
             )
-        joint = joint.reshape(self.n_agents, self.action_dim)
-        # minimum/maximum: a third of np.clip's call overhead; NaN propagates through both.
-        clipped = np.minimum(np.maximum(joint, self.low), self.high)
-        total = float(clipped.sum())  # one reduction: NaN or inf anywhere makes it non-finite
-        if total - total != 0.0:
-            bad = sorted({int(i) for i in np.argwhere(~np.isfinite(clipped))[:, 0]})
-            raise ValueError(f"Non-finite continuous actions for agents {bad}: {joint[bad].tolist()}.")
-        return clipped
+        return joint.reshape(self.n_agents, self.action_dim)
 
     def to_env(self, actions: Any) -> list[np.ndarray]:
-        """Clip the runner's ``[n_agents, action_dim]`` actions to each agent's bounds, drop
-        padded dims and return one array per agent in its ``Box`` shape and dtype."""
-        clipped = self.clip(actions)
+        """Clip the runner's ``[n_agents, action_dim]`` actions to each agent's bounds (unless
+        ``clip_actions`` is False), drop padded dims and return one array per agent in its
+        ``Box`` shape and dtype."""
+        joint = self.clip(actions) if self.clip_actions else self.unclipped(actions)
         if self._uniform:
-            return list(clipped.astype(self.spaces[0].dtype, copy=False))
+            return list(joint.astype(self.spaces[0].dtype, copy=False))
         return [
-            clipped[i, :dim].astype(space.dtype, copy=False).reshape(space.shape)
+            joint[i, :dim].astype(space.dtype, copy=False).reshape(space.shape)
             for i, (space, dim) in enumerate(zip(self.spaces, self.agent_dims))
         ]
+
+
+def _check_finite(values: np.ndarray, joint: np.ndarray) -> None:
+    """Raise a ``ValueError`` naming the agents whose row of ``values`` holds a NaN or inf
+    (and their actions as given, ``joint``)."""
+    total = float(values.sum())  # one reduction: NaN or inf anywhere makes it non-finite
+    if total - total != 0.0:
+        bad = sorted({int(i) for i in np.argwhere(~np.isfinite(values))[:, 0]})
+        raise ValueError(f"Non-finite continuous actions for agents {bad}: {joint[bad].tolist()}.")

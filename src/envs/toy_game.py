@@ -53,9 +53,10 @@ def best_response(a0: float) -> float:
 class ToyGame(gymnasium.Env):
     """One-step, two-agent cooperative game with reward ``toy_reward`` (see the module docstring).
 
-    Actions outside ``[0, 1]`` are clipped to it (``GymmaWrapper`` already clips; this keeps
-    the game defined when the env is driven directly). ``info["actions"]`` holds the
-    clipped joint action that was scored.
+    Actions outside ``[0, 1]`` are clipped to it: ``R`` is only defined there. ``GymmaWrapper``
+    already clips by default; this keeps the game defined when the env is driven directly
+    or with ``env_args.clip_actions=False``. ``info["actions"]`` holds the clipped joint
+    action that was scored.
 
     Attributes:
         n_agents: 2.

@@ -13,6 +13,8 @@ M is a detached per-sample weight, 1 for the first agent and multiplied by the a
 ratio after its ``epochs x mini_batches`` steps. Advantages (GAE by default) come once per call
 from the centralised V critic, which is trained after all actors. Each agent has its own Adam
 (and gradient clipping) over its own parameters: agents must not share parameters (``*_ns``).
+An agent's steps, and its factor update, run only its own network (``mac.unroll(batch,
+agents=[i])``): the same values as its column of a full unroll, at about 1/n_agents of the cost.
 """
 
 from __future__ import annotations
@@ -49,20 +51,20 @@ class HAPPOLearner(PPOLearner):
         actor_stats: dict[str, list[float]] = {}
         for agent in order.tolist():
             for _ in range(self.args.epochs):
-                for episodes in self._minibatches(batch.batch_size):
+                for mb in self._minibatches(batch, mask):
                     step_stats = self._agent_step(
-                        agent, batch[episodes], actions[episodes], advantages[episodes],
-                        old_log_probs[episodes], mask[episodes], factor[episodes],
+                        agent, mb.batch, mb.select(actions), mb.select(advantages),
+                        mb.select(old_log_probs), mb.select(mask), mb.select(factor),
                     )
             for key, value in step_stats.items():
                 actor_stats.setdefault(key, []).append(value)
             with torch.no_grad():  # M <- M * pi_new^{i_m} / pi_old^{i_m} on the whole batch
-                new_log_probs = self.behaviour_log_probs(batch, actions)[..., agent]
+                new_log_probs = self.behaviour_log_probs(batch, actions[:, :, [agent]], agents=[agent])[..., 0]
                 factor = factor * torch.exp(new_log_probs - old_log_probs[..., agent]) * mask[..., agent]
 
         for _ in range(self.args.epochs):
-            for episodes in self._minibatches(batch.batch_size):
-                critic_stats = self._critic_step(batch[episodes], returns[episodes], old_values[episodes], mask[episodes])
+            for mb in self._minibatches(batch, mask):
+                critic_stats = self._critic_step(mb.batch, mb.select(returns), mb.select(old_values), mb.select(mask))
         self._update_target_critic()
 
         stats = {key: sum(values) / len(values) for key, values in actor_stats.items()}
@@ -83,12 +85,17 @@ class HAPPOLearner(PPOLearner):
         mask: torch.Tensor,
         factor: torch.Tensor,
     ) -> dict[str, float]:
-        """One gradient step of agent ``agent``'s actor on its M-weighted clipped surrogate."""
-        only_this_agent = torch.zeros_like(mask)
-        only_this_agent[..., agent] = mask[..., agent]  # diagnostics of this agent's policy alone
-        surrogate, entropy, stats = self._surrogate(batch, actions, advantages, old_log_probs, only_this_agent)
-        agent_mask = mask[..., agent]
-        loss = -masked_mean(factor * surrogate[..., agent] + self.args.entropy_coef * entropy[..., agent], agent_mask)
+        """One gradient step of agent ``agent``'s actor on its M-weighted clipped surrogate.
+
+        The per-agent tensors hold every agent (``[b, t, n_agents, ...]``); only agent ``agent``'s network
+        is run, so the forward and backward cost one agent's (the diagnostics are of its policy alone).
+        """
+        only = [agent]
+        surrogate, entropy, stats = self._surrogate(
+            batch, actions[:, :, only], advantages[..., only], old_log_probs[..., only], mask[..., only], agents=only
+        )
+        objective = factor * surrogate[..., 0] + self.args.entropy_coef * entropy[..., 0]
+        loss = -masked_mean(objective, mask[..., agent])
         params = self.mac.agent_parameters(agent)
         optimiser = self.agent_optimisers[agent]
         optimiser.zero_grad()

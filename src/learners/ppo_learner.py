@@ -7,7 +7,8 @@ One ``train`` call, on any EpisodeBatch of the scheme (discrete or continuous ac
 2. ``epochs`` times:
    a. ``(A_t, G_t) = ADVANTAGE_ESTIMATORS[advantage_estimator](...)`` from the current critic
       (bootstrapping from the target critic), optionally standardised;
-   b. for each of ``mini_batches`` groups of episodes: one critic step towards G_t and one actor
+   b. for each of ``mini_batches`` random mini-batches (whole episodes, or shuffled time steps for
+      feed-forward agents: ``mini_batch_unit``): one critic step towards G_t and one actor
       step on the clipped surrogate (Schulman et al. 2017)
          L = -E[min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t) + c_ent H(pi(.|tau_t))],
          r_t = pi(a_t | tau_t) / pi_old(a_t | tau_t)   (one ratio per agent);
@@ -24,7 +25,7 @@ from __future__ import annotations
 import copy
 import os
 from types import SimpleNamespace
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 from torch.nn import functional as F
@@ -32,6 +33,7 @@ from torch.optim import Adam
 
 from components.episode_buffer import EpisodeBatch
 from components.running_mean_std import RunningMeanStd
+from learners.minibatches import MiniBatch, minibatches, uses_transitions
 from modules.critics import REGISTRY as critic_registry
 from utils.checkpoint import atomic_torch_save
 from utils.returns import ADVANTAGE_ESTIMATORS
@@ -68,6 +70,7 @@ class PPOLearner:
         self.last_target_update_step = 0
 
         self.advantage_estimator = ADVANTAGE_ESTIMATORS[args.advantage_estimator]
+        self.transition_minibatches = uses_transitions(args)
         device = args.device
         reward_shape = (1,) if args.common_reward else (self.n_agents,)
         self.reward_stats = RunningMeanStd(reward_shape, device=device) if args.standardise_rewards else None
@@ -90,11 +93,10 @@ class PPOLearner:
 
         for _ in range(self.args.epochs):
             advantages, returns = self._advantages(batch, rewards, terminated, mask)
-            for episodes in self._minibatches(batch.batch_size):
-                minibatch = batch[episodes]
-                critic_stats = self._critic_step(minibatch, returns[episodes], old_values[episodes], mask[episodes])
+            for mb in self._minibatches(batch, mask):
+                critic_stats = self._critic_step(mb.batch, mb.select(returns), mb.select(old_values), mb.select(mask))
                 actor_stats = self._actor_step(
-                    minibatch, actions[episodes], advantages[episodes], old_log_probs[episodes], mask[episodes]
+                    mb.batch, mb.select(actions), mb.select(advantages), mb.select(old_log_probs), mb.select(mask)
                 )
         self._update_target_critic()
 
@@ -102,9 +104,12 @@ class PPOLearner:
         self._log(stats, t_env)
         return stats
 
-    def behaviour_log_probs(self, batch: EpisodeBatch, actions: torch.Tensor) -> torch.Tensor:
-        """log pi_old(a_t) ``[B, T, n_agents]`` of the policy that sampled ``batch`` (the current one)."""
-        return self.mac.policy_distribution(self.mac.unroll(batch)).log_prob(actions)
+    def behaviour_log_probs(
+        self, batch: EpisodeBatch, actions: torch.Tensor, agents: Sequence[int] | None = None
+    ) -> torch.Tensor:
+        """log pi_old(a_t) ``[B, T, n_agents]`` of the policy that sampled ``batch`` (the current one);
+        with ``agents``, of those agents only (``actions`` theirs, ``[B, T, len(agents), ...]``)."""
+        return self.mac.policy_distribution(self.mac.unroll(batch, agents=agents), agents).log_prob(actions)
 
     def _transition_tensors(self, batch: EpisodeBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Rewards, true terminations and validity masks, each ``[B, T, n_agents]``."""
@@ -117,13 +122,9 @@ class PPOLearner:
         expand = lambda x: x.expand(-1, -1, self.n_agents)  # noqa: E731
         return expand(rewards) if rewards.shape[-1] == 1 else rewards, expand(terminated), expand(mask)
 
-    def _minibatches(self, batch_size: int) -> Iterator[torch.Tensor]:
-        """Random disjoint groups of whole episodes (recurrent agents need whole sequences)."""
-        n_groups = min(self.args.mini_batches, batch_size)
-        if n_groups == 1:
-            yield slice(None)
-            return
-        yield from torch.randperm(batch_size).tensor_split(n_groups)
+    def _minibatches(self, batch: EpisodeBatch, mask: torch.Tensor) -> Iterator[MiniBatch]:
+        """``mini_batches`` random disjoint mini-batches of ``batch`` (see ``learners.minibatches``)."""
+        return minibatches(batch, mask[..., 0] > 0, self.args.mini_batches, self.transition_minibatches)
 
     # ------------------------------------------------------------------ critic
     @torch.no_grad()
@@ -206,9 +207,12 @@ class PPOLearner:
         advantages: torch.Tensor,
         old_log_probs: torch.Tensor,
         mask: torch.Tensor,
+        agents: Sequence[int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-        """Per-sample clipped surrogate and entropy ``[B, T, n_agents]``, and the policy diagnostics."""
-        policy = self.mac.policy_distribution(self.mac.unroll(batch))
+        """Per-sample clipped surrogate and entropy ``[B, T, n_agents]``, and the policy diagnostics.
+        ``agents``: run only those agents' networks; the tensors given (and returned) are theirs,
+        ``[B, T, len(agents), ...]``."""
+        policy = self.mac.policy_distribution(self.mac.unroll(batch, agents=agents), agents)
         log_ratio = policy.log_prob(actions) - old_log_probs
         ratio = torch.exp(log_ratio)
         eps = self.args.eps_clip

@@ -2,9 +2,15 @@
 
 Both pools speak the same small protocol so one runner serves both:
 
-* ``reset() -> list[StepData]`` for every env,
-* ``step(actions, env_ids) -> list[StepResult]`` for the listed envs only,
+* ``reset() -> Observations`` of every env,
+* ``step(actions, env_ids, reset_ended=False) -> Steps`` of the listed envs only (ascending ids;
+  ``reset_ended``: an env whose episode ended is reset in the same call, for rollout segments),
 * ``close()``.
+
+Results come stacked over envs as numpy arrays (:class:`Observations`, :class:`Steps`), built where
+the envs run: a worker sends one message of a few arrays per step instead of one pickled object per
+env, and the runner writes whole arrays into its batch. Each env is stepped, observed and (when
+asked) reset in turn, exactly as one env at a time would be.
 
 Subprocess workers never hang the learner: an exception inside a worker is sent back with its
 traceback and re-raised here as :class:`EnvWorkerError`; a worker that dies silently (segfault,
@@ -18,7 +24,7 @@ import os
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -30,35 +36,116 @@ class EnvWorkerError(RuntimeError):
 
 
 @dataclass
-class StepData:
-    """What the learner sees of an env at one step (all per-agent lists padded by the env)."""
+class Observations:
+    """What the learner sees of several envs at one step, stacked over the envs (per-agent rows
+    padded by the env): ``state [n_envs, state_dim]`` float32, ``avail_actions [n_envs, n_agents,
+    n_actions]``, ``obs [n_envs, n_agents, obs_dim]`` float32."""
 
     state: np.ndarray
-    avail_actions: list
-    obs: list
+    avail_actions: np.ndarray
+    obs: np.ndarray
+
+    @staticmethod
+    def stack(per_env: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> "Observations":
+        """From one ``(state, avail_actions, obs)`` triple per env (see ``_observe``)."""
+        states, avail_actions, obs = zip(*per_env)
+        return Observations(np.stack(states), np.stack(avail_actions), np.stack(obs))
+
+    @staticmethod
+    def concatenate(parts: Sequence["Observations"]) -> "Observations":
+        """The envs of ``parts`` one after another (e.g. the replies of several workers)."""
+        if len(parts) == 1:
+            return parts[0]
+        return Observations(
+            np.concatenate([p.state for p in parts]),
+            np.concatenate([p.avail_actions for p in parts]),
+            np.concatenate([p.obs for p in parts]),
+        )
+
+    def replace(self, rows: np.ndarray, other: "Observations") -> "Observations":
+        """A copy with the envs at positions ``rows`` replaced by ``other`` (one env per row)."""
+        merged = Observations(self.state.copy(), self.avail_actions.copy(), self.obs.copy())
+        merged.state[rows], merged.avail_actions[rows], merged.obs[rows] = other.state, other.avail_actions, other.obs
+        return merged
 
 
 @dataclass
-class StepResult:
-    reward: Any  # float, or one float per agent when rewards are not common
-    terminated: bool  # a true termination: the episode's last value is not bootstrapped
-    truncated: bool  # a time-limit end: bootstrapped from the final state in ``data``
-    info: dict
-    data: StepData
+class Steps:
+    """One step of several envs, stacked over them in the order of the ``env_ids`` asked for."""
+
+    reward: np.ndarray  # [n_envs] float32 team rewards, or [n_envs, n_agents] per-agent rewards
+    terminated: np.ndarray  # [n_envs] bool: true terminations (the last value is not bootstrapped)
+    truncated: np.ndarray  # [n_envs] bool: time-limit ends (bootstrapped from the final state in ``next``)
+    next: Observations  # after the step: an ended episode's final obs/state
+    final_infos: list[dict]  # the step info of each env whose episode ended, in env order
+    restarted: Observations | None = None  # reset_ended: each ended env's next first step, in env order
+
+    @property
+    def ended(self) -> np.ndarray:
+        """``[n_envs]`` bool: the episode ended at this step (terminated or truncated)."""
+        return self.terminated | self.truncated
+
+    @staticmethod
+    def concatenate(parts: Sequence["Steps"]) -> "Steps":
+        """The envs of ``parts`` one after another (e.g. the replies of several workers)."""
+        if len(parts) == 1:
+            return parts[0]
+        restarted = [p.restarted for p in parts if p.restarted is not None]
+        return Steps(
+            np.concatenate([p.reward for p in parts]),
+            np.concatenate([p.terminated for p in parts]),
+            np.concatenate([p.truncated for p in parts]),
+            Observations.concatenate([p.next for p in parts]),
+            [info for p in parts for info in p.final_infos],
+            Observations.concatenate(restarted) if restarted else None,
+        )
 
 
-def _observe(env: Any) -> StepData:
-    return StepData(np.asarray(env.get_state(), dtype=np.float32), env.get_avail_actions(), env.get_obs())
+def _observe(env: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(state, avail_actions, obs)`` of one env, copied (an env may reuse its buffers)."""
+    return (
+        np.array(env.get_state(), dtype=np.float32),
+        np.array(env.get_avail_actions()),
+        np.array(env.get_obs(), dtype=np.float32),
+    )
 
 
-def _step(env: Any, actions: np.ndarray) -> StepResult:
-    _, reward, terminated, truncated, info = env.step(actions)
-    return StepResult(reward, bool(terminated), bool(truncated), info, _observe(env))
+def _reset(envs: Sequence[Any]) -> Observations:
+    observed = []
+    for env in envs:
+        env.reset()
+        observed.append(_observe(env))
+    return Observations.stack(observed)
 
 
-def _reset(env: Any) -> StepData:
-    env.reset()
-    return _observe(env)
+def _step(envs: Sequence[Any], actions: np.ndarray, reset_ended: bool) -> Steps:
+    """Step each env with its row of ``actions``; observe it, and reset it at once if its episode
+    ended and ``reset_ended`` (the final step's observations are kept)."""
+    rewards, terminated, truncated, observed, final_infos, restarted = [], [], [], [], [], []
+    for env, env_actions in zip(envs, actions):
+        _, reward, env_terminated, env_truncated, info = env.step(env_actions)
+        rewards.append(reward)
+        terminated.append(bool(env_terminated))
+        truncated.append(bool(env_truncated))
+        observed.append(_observe(env))
+        if env_terminated or env_truncated:
+            final_infos.append(info)
+            if reset_ended:
+                env.reset()
+                restarted.append(_observe(env))
+    return Steps(
+        np.asarray(rewards, dtype=np.float32),
+        np.asarray(terminated, dtype=bool),
+        np.asarray(truncated, dtype=bool),
+        Observations.stack(observed),
+        final_infos,
+        Observations.stack(restarted) if restarted else None,
+    )
+
+
+def _check_ascending(env_ids: Sequence[int]) -> None:
+    if any(later <= earlier for earlier, later in zip(env_ids, env_ids[1:])):
+        raise ValueError(f"env_ids must be distinct and ascending, got {list(env_ids)}")
 
 
 class InProcessEnvs:
@@ -70,11 +157,12 @@ class InProcessEnvs:
     def get_env_info(self) -> dict:
         return self.envs[0].get_env_info()
 
-    def reset(self) -> list[StepData]:
-        return [_reset(env) for env in self.envs]
+    def reset(self) -> Observations:
+        return _reset(self.envs)
 
-    def step(self, actions: np.ndarray, env_ids: list[int]) -> list[StepResult]:
-        return [_step(self.envs[i], a) for i, a in zip(env_ids, actions)]
+    def step(self, actions: np.ndarray, env_ids: Sequence[int], reset_ended: bool = False) -> Steps:
+        _check_ascending(env_ids)
+        return _step([self.envs[i] for i in env_ids], actions, reset_ended)
 
     def save_replay(self) -> None:
         self.envs[0].save_replay()
@@ -87,8 +175,9 @@ class InProcessEnvs:
 def _worker(remote: Connection, make_envs: list[EnvFactory]) -> None:
     """Subprocess main loop: build this worker's envs, then answer commands until "close".
 
-    Commands address envs by their index in this worker: ("step", [(index, actions), ...]),
-    ("reset", None), ("save_replay", None), ("close", None).
+    Commands address envs by their index in this worker: ("step", (indices, actions)) with
+    ``actions[i]`` for env ``indices[i]``, ("step_reset", (indices, actions)) (an env whose episode
+    ended is reset too), ("reset", None), ("save_replay", None), ("close", None).
     """
     envs: list[Any] = []
     try:
@@ -96,10 +185,11 @@ def _worker(remote: Connection, make_envs: list[EnvFactory]) -> None:
         remote.send(("ok", envs[0].get_env_info()))
         while True:
             command, payload = remote.recv()
-            if command == "step":
-                remote.send(("ok", [_step(envs[index], actions) for index, actions in payload]))
+            if command in ("step", "step_reset"):
+                indices, actions = payload
+                remote.send(("ok", _step([envs[i] for i in indices], actions, command == "step_reset")))
             elif command == "reset":
-                remote.send(("ok", [_reset(env) for env in envs]))
+                remote.send(("ok", _reset(envs)))
             elif command == "save_replay":
                 remote.send(("ok", envs[0].save_replay()))
             elif command == "close":
@@ -123,12 +213,13 @@ def _worker(remote: Connection, make_envs: list[EnvFactory]) -> None:
 
 
 class SubprocessEnvs:
-    """Envs spread round-robin over ``n_workers`` subprocesses (default: one per CPU core).
+    """Envs spread over ``n_workers`` subprocesses (default: one per CPU core) in contiguous blocks
+    (worker 0 holds envs 0..k-1, ...), so concatenating the workers' replies keeps env order.
 
-    Each step sends one message per worker holding unfinished envs, then awaits every reply, so
-    workers step their envs concurrently while IPC stays a few messages per step. An error raised
-    while *building* an env is re-raised here as itself (e.g. a bad env key); an error while
-    running is raised as :class:`EnvWorkerError` carrying the worker's traceback.
+    Each step sends one message per worker holding listed envs, then awaits every reply, so
+    workers step their envs concurrently while IPC stays one small message each way per worker.
+    An error raised while *building* an env is re-raised here as itself (e.g. a bad env key); an
+    error while running is raised as :class:`EnvWorkerError` carrying the worker's traceback.
     """
 
     def __init__(self, env_factories: list[EnvFactory], n_workers: int = 0, poll_seconds: float = 1.0) -> None:
@@ -136,13 +227,15 @@ class SubprocessEnvs:
         n_envs = len(env_factories)
         n_workers = min(n_envs, n_workers or os.cpu_count() or 1)
         self.poll_seconds = poll_seconds
-        self.location = [(i % n_workers, i // n_workers) for i in range(n_envs)]  # env -> (worker, index)
+        blocks = np.array_split(np.arange(n_envs), n_workers)
+        # env -> (its worker, its index in that worker)
+        self.location = [(w, index) for w, block in enumerate(blocks) for index in range(len(block))]
         self.remotes: list[Connection] = []
         self.processes: list[mp.process.BaseProcess] = []
-        for w in range(n_workers):
+        for w, block in enumerate(blocks):
             parent, child = context.Pipe()
             process = context.Process(
-                target=_worker, args=(child, env_factories[w::n_workers]), daemon=True, name=f"env-worker-{w}"
+                target=_worker, args=(child, [env_factories[i] for i in block]), daemon=True, name=f"env-worker-{w}"
             )
             process.start()
             child.close()
@@ -179,28 +272,26 @@ class SubprocessEnvs:
             self._receive(w)  # raises the worker's error, or reports its death
             raise
 
-    def _broadcast(self, command: str) -> list[Any]:
-        """Send ``command`` to every worker; the replies' per-env lists, in env order."""
-        for w in range(len(self.remotes)):
-            self._send(w, command, None)
-        replies = [self._receive(w) for w in range(len(self.remotes))]
-        return [replies[w][index] for w, index in self.location]
-
     def get_env_info(self) -> dict:
         return self.env_info
 
-    def reset(self) -> list[StepData]:
-        return self._broadcast("reset")
+    def reset(self) -> Observations:
+        for w in range(len(self.remotes)):
+            self._send(w, "reset", None)
+        return Observations.concatenate([self._receive(w) for w in range(len(self.remotes))])
 
-    def step(self, actions: np.ndarray, env_ids: list[int]) -> list[StepResult]:
-        requests: dict[int, list[tuple[int, np.ndarray]]] = {}
-        for env_id, env_actions in zip(env_ids, actions):
+    def step(self, actions: np.ndarray, env_ids: Sequence[int], reset_ended: bool = False) -> Steps:
+        _check_ascending(env_ids)
+        command = "step_reset" if reset_ended else "step"
+        requests: dict[int, tuple[list[int], list[int]]] = {}  # worker -> (its env indices, rows of actions)
+        for row, env_id in enumerate(env_ids):
             w, index = self.location[env_id]
-            requests.setdefault(w, []).append((index, env_actions))
-        for w, request in requests.items():
-            self._send(w, "step", request)
-        replies = {w: iter(self._receive(w)) for w in requests}
-        return [next(replies[self.location[env_id][0]]) for env_id in env_ids]
+            indices, rows = requests.setdefault(w, ([], []))
+            indices.append(index)
+            rows.append(row)
+        for w, (indices, rows) in requests.items():
+            self._send(w, command, (indices, actions[rows[0] : rows[-1] + 1]))  # a worker's rows are contiguous
+        return Steps.concatenate([self._receive(w) for w in requests])
 
     def save_replay(self) -> None:
         self._send(0, "save_replay", None)

@@ -1,9 +1,23 @@
-"""Collect one episode per environment into an :class:`EpisodeBatch` with the current controller.
+"""Collect trajectories into an :class:`EpisodeBatch` with the current controller.
 
 ``EpisodeRunner`` (envs in this process) and ``ParallelRunner`` (one subprocess per env) are this
-class with a different :mod:`runners.env_pool`. A call to ``run`` resets every env, steps all
-unfinished envs together (one batched ``mac.select_actions`` per step, under ``torch.no_grad``)
-and returns the batch: transitions at ``0..L-1`` marked filled, the final obs/state at ``L``.
+class with a different :mod:`runners.env_pool`. Two ways to collect, both stepping all envs together
+(one batched ``mac.select_actions`` per step, under ``torch.no_grad``):
+
+* **Whole episodes** (``rollout_length: 0``, EPyMARL's behaviour): ``run`` resets every env and plays
+  one episode in each. Row b holds env b's episode: transitions at ``0..L-1`` marked filled, the
+  final obs/state at ``L``.
+* **Rollout segments** (``rollout_length: N > 0``, HARL's and the HAPPO/Lookahead papers' on-policy
+  collection): the envs keep running across calls and ``run`` steps each exactly N times. Row b
+  holds env b's N steps. An episode that ends inside the segment stores its final obs/state in the
+  next slot, *unfilled*, and the env's next episode starts in the slot after it; so every episode
+  piece in a row ends, for the learner, exactly as a whole episode does: at a termination (no
+  bootstrap) or at an unfilled slot holding the state to bootstrap from (a time-limit truncation,
+  or the segment's end, which is a truncation too). Rows are ``2N`` slots long (at most N - 1
+  such gaps, plus the final slot). Needs feed-forward agents without previous-action inputs, since
+  a row may start mid-episode (``utils.config_checks`` refuses other agents). Returns are logged per finished episode; test episodes are whole
+  episodes on a separate set of envs (seeds ``seed + batch_size_run + i``), so training episodes
+  are never cut by a test.
 """
 
 from __future__ import annotations
@@ -17,14 +31,14 @@ import torch
 
 from components.episode_buffer import EpisodeBatch
 from envs import REGISTRY as env_registry
-from runners.env_pool import StepData
+from runners.env_pool import Observations
 
 
-def env_factories(args: SimpleNamespace) -> list[Callable[[], Any]]:
-    """One constructor per env; env i gets seed ``args.seed + i`` so envs differ yet reproduce."""
+def env_factories(args: SimpleNamespace, seed_offset: int = 0) -> list[Callable[[], Any]]:
+    """One constructor per env; env i gets seed ``args.seed + seed_offset + i`` so envs differ yet reproduce."""
     factories = []
     for i in range(args.batch_size_run):
-        env_args = dict(args.env_args, seed=args.env_args.get("seed", args.seed) + i)
+        env_args = dict(args.env_args, seed=args.env_args.get("seed", args.seed) + seed_offset + i)
         factories.append(
             partial(
                 env_registry[args.env],
@@ -37,13 +51,15 @@ def env_factories(args: SimpleNamespace) -> list[Callable[[], Any]]:
 
 
 class RolloutRunner:
-    """Runs ``batch_size`` envs for one episode each; keeps train/test return statistics."""
+    """Runs ``batch_size_run`` envs for whole episodes or segments; keeps train/test return statistics."""
 
     def __init__(self, args: SimpleNamespace, logger: Any) -> None:
         self.args = args
         self.logger = logger
         self.batch_size = args.batch_size_run
+        self.rollout_length = args.rollout_length
         self.envs = self.make_pool(env_factories(args))
+        self._test_envs: Any | None = None  # segments only: a second pool for whole test episodes
         self.env_info = self.envs.get_env_info()
         self.episode_limit = self.env_info["episode_limit"]
         self.t = 0
@@ -54,6 +70,10 @@ class RolloutRunner:
         self.env_stats: dict[str, dict[str, list[float]]] = {"train": {}, "test": {}}
         self.new_batch: Callable[[], EpisodeBatch] | None = None
         self.mac = None
+        # segments: each env's current step data and its running episode's return and length
+        self._current: Observations | None = None
+        self._running_returns: np.ndarray | None = None
+        self._running_lengths = np.zeros(self.batch_size, dtype=np.int64)
 
     def make_pool(self, factories: list[Callable[[], Any]]) -> Any:
         """The env pool this runner steps (in-process or subprocesses)."""
@@ -62,22 +82,39 @@ class RolloutRunner:
     def get_env_info(self) -> dict:
         return self.env_info
 
+    @property
+    def max_seq_length(self) -> int:
+        """Slots per row of the training batches ``run`` returns (the replay buffer's length)."""
+        return 2 * self.rollout_length if self.rollout_length else self.episode_limit + 1
+
     def setup(self, scheme: Mapping, groups: Mapping, preprocess: Mapping, mac: Any) -> None:
-        self.new_batch = partial(
-            EpisodeBatch, scheme, groups, self.batch_size, self.episode_limit + 1, preprocess=preprocess,
-            device=self.args.device,
-        )
+        make = partial(EpisodeBatch, scheme, groups, self.batch_size, preprocess=preprocess, device=self.args.device)
+        self.new_batch = partial(make, self.max_seq_length)
+        self._new_episode_batch = partial(make, self.episode_limit + 1)
+        self._new_step_batch = partial(make, 1)
         self.mac = mac
 
-    # ------------------------------------------------------------------ one batch of episodes
+    # ------------------------------------------------------------------ one batch
     def run(self, test_mode: bool = False, n_episodes: int | None = None) -> EpisodeBatch:
-        """One episode in each of the first ``n_episodes`` envs (default: all); other rows stay empty."""
+        """Training: one segment of every env (``rollout_length > 0``) or one episode in each.
+        Tests: one whole episode in each of the first ``n_episodes`` envs (default: all)."""
+        if not self.rollout_length:
+            return self._run_episodes(self.envs, self.new_batch, test_mode, n_episodes)
+        if not test_mode:
+            return self._run_segment()
+        if self._test_envs is None:
+            self._test_envs = self.make_pool(env_factories(self.args, seed_offset=self.batch_size))
+        return self._run_episodes(self._test_envs, self._new_episode_batch, test_mode, n_episodes)
+
+    def _run_episodes(
+        self, envs: Any, new_batch: Callable[[], EpisodeBatch], test_mode: bool, n_episodes: int | None
+    ) -> EpisodeBatch:
+        """One episode in each of the first ``n_episodes`` envs of ``envs``; other rows stay empty."""
         n_episodes = self.batch_size if n_episodes is None else min(n_episodes, self.batch_size)
-        batch = self.new_batch()
-        self._write_observations(batch, self.envs.reset(), list(range(self.batch_size)), 0)
+        batch = new_batch()
+        self._write_observations(batch, envs.reset(), slice(None), 0)
         self.mac.init_hidden(batch_size=self.batch_size)
-        reward_shape = () if self.args.common_reward else (self.env_info["n_agents"],)
-        episode_returns = np.zeros((n_episodes, *reward_shape))
+        episode_returns = np.zeros((n_episodes, *self._reward_shape()))
         episode_lengths = np.zeros(n_episodes, dtype=np.int64)
         active = list(range(n_episodes))
         final_infos: list[dict] = []
@@ -90,21 +127,14 @@ class RolloutRunner:
                         "the env must truncate at its time limit"
                     )
                 actions = self.mac.select_actions(batch, t_ep=t, t_env=self.t_env, bs=active, test_mode=test_mode)
-                batch.update({"actions": actions}, bs=active, ts=t)
-                results = self.envs.step(actions.cpu().numpy(), active)
-                rewards = np.asarray([r.reward for r in results], dtype=np.float32)
-                terminated = np.asarray([r.terminated for r in results], dtype=np.int64)
-                batch.update({"reward": rewards, "terminated": terminated}, bs=active, ts=t)
-                self._write_observations(batch, [r.data for r in results], active, t + 1)
-                episode_returns[active] += rewards
+                steps = envs.step(actions.cpu().numpy(), active)
+                transition = {"actions": actions, "reward": steps.reward, "terminated": steps.terminated}
+                batch.update(transition, bs=active, ts=t)
+                self._write_observations(batch, steps.next, active, t + 1)
+                episode_returns[active] += steps.reward
                 episode_lengths[active] += 1
-                still_active = []
-                for env_id, result in zip(active, results):
-                    if result.terminated or result.truncated:
-                        final_infos.append(result.info)
-                    else:
-                        still_active.append(env_id)
-                active = still_active
+                final_infos.extend(steps.final_infos)
+                active = [env_id for env_id, ended in zip(active, steps.ended.tolist()) if not ended]
                 t += 1
         self.t = t
         if not test_mode:
@@ -112,18 +142,62 @@ class RolloutRunner:
         self._record(test_mode, episode_returns, episode_lengths, final_infos)
         return batch
 
-    def _write_observations(self, batch: EpisodeBatch, data: list[StepData], env_ids: list[int], t: int) -> None:
-        """Obs/state/avail-actions at step ``t`` (not a transition: ``filled`` is set by the actions)."""
-        batch.update(
-            {
-                "state": np.stack([d.state for d in data]),
-                "avail_actions": np.asarray([d.avail_actions for d in data]),
-                "obs": np.asarray([d.obs for d in data], dtype=np.float32),
-            },
-            bs=env_ids,
-            ts=t,
-            mark_filled=False,
-        )
+    def _reward_shape(self) -> tuple[int, ...]:
+        return () if self.args.common_reward else (self.env_info["n_agents"],)
+
+    def _run_segment(self) -> EpisodeBatch:
+        """``rollout_length`` steps of every env, continuing their episodes (see module docstring)."""
+        if self._current is None:
+            self._current = self.envs.reset()
+            self._running_returns = np.zeros((self.batch_size, *self._reward_shape()))
+        batch, step_batch = self.new_batch(), self._new_step_batch()
+        every_env = list(range(self.batch_size))
+        slots = torch.zeros(self.batch_size, dtype=torch.long)  # the step of each row being written
+        self._write_observations_at(batch, self._current, slots)
+        self.mac.init_hidden(batch_size=self.batch_size)
+        finished_returns, finished_lengths, final_infos = [], [], []
+        with torch.no_grad():
+            for t in range(self.rollout_length):
+                self._write_observations(step_batch, self._current, slice(None), 0)
+                actions = self.mac.select_actions(step_batch, t_ep=0, t_env=self.t_env, test_mode=False)
+                steps = self.envs.step(actions.cpu().numpy(), every_env, reset_ended=True)
+                batch.update_steps({"actions": actions, "reward": steps.reward, "terminated": steps.terminated}, slots)
+                self._write_observations_at(batch, steps.next, slots + 1)
+                self._running_returns += steps.reward.reshape(self._running_returns.shape)
+                self._running_lengths += 1
+                ended = steps.ended
+                ended_rows = np.flatnonzero(ended)
+                for env_id in ended_rows:
+                    finished_returns.append(self._running_returns[env_id].copy())
+                    finished_lengths.append(int(self._running_lengths[env_id]))
+                final_infos.extend(steps.final_infos)
+                self._running_returns[ended] = 0
+                self._running_lengths[ended] = 0
+                if steps.restarted is not None:  # ended envs continue from their next episode's first step
+                    self._current = steps.next.replace(ended_rows, steps.restarted)
+                else:
+                    self._current = steps.next
+                slots = slots + 1 + torch.as_tensor(ended, dtype=torch.long)  # skip the final-state slot
+                if t < self.rollout_length - 1 and steps.restarted is not None:
+                    rows = torch.as_tensor(ended_rows, dtype=torch.long)
+                    self._write_observations_at(batch, steps.restarted, slots[rows], rows)
+        self.t = self.rollout_length
+        self.t_env += self.rollout_length * self.batch_size
+        returns = np.asarray(finished_returns).reshape(-1, *self._reward_shape())
+        self._record(False, returns, np.asarray(finished_lengths, dtype=np.int64), final_infos)
+        return batch
+
+    def _write_observations(self, batch: EpisodeBatch, data: Observations, rows: slice | list[int], t: int) -> None:
+        """Obs/state/avail-actions of ``rows`` at step ``t`` (not a transition: ``filled`` is set by the actions)."""
+        fields = {"state": data.state, "avail_actions": data.avail_actions, "obs": data.obs}
+        batch.update(fields, bs=rows, ts=t, mark_filled=False)
+
+    def _write_observations_at(
+        self, batch: EpisodeBatch, data: Observations, ts: torch.Tensor, rows: torch.Tensor | None = None
+    ) -> None:
+        """Obs/state/avail-actions of row ``rows[i]`` (default: every row) at its own step ``ts[i]``."""
+        fields = {"state": data.state, "avail_actions": data.avail_actions, "obs": data.obs}
+        batch.update_steps(fields, ts, rows=rows, mark_filled=False)
 
     # ------------------------------------------------------------------ statistics
     def _record(self, test_mode: bool, returns: np.ndarray, lengths: np.ndarray, infos: list[dict]) -> None:
@@ -136,7 +210,7 @@ class RolloutRunner:
                     self.env_stats[mode].setdefault(key, []).append(float(value))
         if test_mode and len(self.returns["test"]) >= self.args.test_nepisode:
             self._log(mode, "test_")
-        elif not test_mode and self.t_env - self.log_train_stats_t >= self.args.runner_log_interval:
+        elif not test_mode and self.returns[mode] and self.t_env - self.log_train_stats_t >= self.args.runner_log_interval:
             self._log(mode, "")
             selector = self.mac.action_selector
             if hasattr(selector, "epsilon"):
@@ -168,3 +242,5 @@ class RolloutRunner:
 
     def close_env(self) -> None:
         self.envs.close()
+        if self._test_envs is not None:
+            self._test_envs.close()

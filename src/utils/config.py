@@ -5,7 +5,8 @@ Order (EPyMARL's): ``default.yaml``, recursively updated by ``envs/ENV.yaml``, t
 (dotted keys for nesting, values parsed as Python literals, otherwise kept as strings).
 
 Everything a user can get wrong here raises :class:`ConfigError`, whose message names the bad
-value and the valid choices; ``main.py`` prints it as one line.
+value and the valid choices; ``main.py`` prints it as one line. Value ranges, registry names and
+combinations are checked on the merged config by ``utils.config_checks``.
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import ast
 import copy
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
+
+if TYPE_CHECKING:  # utils.config_checks imports this module (for ConfigError) at run time
+    from utils.config_checks import Rule
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config")
 
@@ -94,8 +98,11 @@ def _type_name(value: Any) -> str:
 
 
 def _coerce(key: str, default: Any, value: Any) -> Any:
-    """``value`` checked against the type of the yaml ``default`` (ints may stand for floats)."""
-    if default is None or value is None:
+    """``value`` checked against the type of the yaml ``default`` (ints may stand for floats).
+
+    Anything goes for a null default, but null only there: ``name=None`` would break the run later.
+    """
+    if default is None:
         return value
     if isinstance(default, bool):
         if isinstance(value, bool):
@@ -122,9 +129,16 @@ def _coerce(key: str, default: Any, value: Any) -> Any:
     )
 
 
-def apply_overrides(config: dict, overrides: Mapping[str, Any]) -> dict:
+def apply_overrides(config: dict, overrides: Mapping[str, Any], value_rules: Mapping[str, Rule] | None = None) -> dict:
     """Write each dotted-key override into ``config`` after checking that the key exists (unless free)
-    and that the value has the default's type. Returns ``config``."""
+    and that the value has the default's type. Returns ``config``.
+
+    A key in ``value_rules`` (``utils.config_checks.VALUE_RULES``) is typed by its rule instead, which
+    the caller checks afterwards (``check_config``): the default's type can mislead there
+    (``grad_norm_clip: 10`` is an int, yet 0.5 is fine; ``actor_lr: null`` says nothing). Ints given
+    for real-valued keys become floats.
+    """
+    value_rules = value_rules or {}
     for dotted, value in overrides.items():
         path = dotted.split(".")
         node = config
@@ -136,12 +150,16 @@ def apply_overrides(config: dict, overrides: Mapping[str, Any]) -> dict:
                     raise ConfigError(f"unknown config key '{dotted}': '{'.'.join(path[: depth + 1])}' is not a section")
             node = node[part]
         leaf = path[-1]
-        if leaf in node:
-            node[leaf] = _coerce(dotted, node[leaf], value)
-        elif dotted in FREE_KEYS or dotted.startswith(FREE_PREFIXES):
-            node[leaf] = value
-        else:
+        if leaf not in node and not (dotted in FREE_KEYS or dotted.startswith(FREE_PREFIXES)):
             raise ConfigError(f"unknown config key '{dotted}'; {_suggest(leaf, node)}")
+        rule = value_rules.get(dotted)
+        if rule is not None:
+            is_int = isinstance(value, int) and not isinstance(value, bool)
+            node[leaf] = float(value) if rule.real and is_int else value
+        elif leaf in node:
+            node[leaf] = _coerce(dotted, node[leaf], value)
+        else:
+            node[leaf] = value
     return config
 
 
@@ -153,8 +171,3 @@ def _suggest(leaf: str, node: Mapping) -> str:
         return f"did you mean: {', '.join(close)}?"
     return f"valid keys here: {', '.join(sorted(node))}"
 
-
-def check_choice(key: str, value: Any, registry: Mapping[str, Any]) -> None:
-    """Raise a ConfigError if ``value`` (the config's ``key``) is not a name in ``registry``."""
-    if value not in registry:
-        raise ConfigError(f"unknown {key} '{value}'; choose from: {', '.join(sorted(registry))}")

@@ -8,7 +8,8 @@ transition: by termination (no bootstrap) or by truncation/time limit (bootstrap
 ``values[:, t + 1]``, the stored final state).
 
 ``ADVANTAGE_ESTIMATORS[name](rewards, values, terminated, mask, gamma, **kw) -> (advantages, returns)``
-is what learners call, so a new estimator (e.g. V-trace) is one function and one registry entry.
+is what learners call, so a new estimator is one function and one registry entry; an estimator
+that needs more than these (V-trace: the log importance ratios) takes them as keyword arguments.
 """
 
 from __future__ import annotations
@@ -81,6 +82,40 @@ def gae(
     running = torch.zeros_like(rewards[:, 0])
     for t in reversed(range(rewards.shape[1])):
         running = deltas[:, t] + gamma * gae_lambda * continues[:, t] * running
+        advantages[:, t] = running
+    return advantages * mask
+
+
+def vtrace(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    terminated: torch.Tensor,
+    mask: torch.Tensor,
+    gamma: float,
+    gae_lambda: float,
+    log_rho: torch.Tensor,
+    rho_bar: float = 1.0,
+    c_bar: float = 1.0,
+) -> torch.Tensor:
+    """V-trace advantages (Espeholt et al. 2018) of a target policy from a behaviour policy's data.
+
+    ``log_rho[:, t] = log pi(a_t | s_t) - log mu(a_t | s_t)`` (summed over agents and action
+    dimensions for the joint ratio), broadcastable to ``rewards``. With truncated weights
+        rho_t = min(rho_bar, exp(log_rho_t)),   c_t = lambda * min(c_bar, exp(log_rho_t))
+        delta_t = rho_t (r_t + gamma (1 - term_t) V(s_{t+1}) - V(s_t))
+        A_t     = delta_t + gamma (1 - end_t) c_t A_{t+1}
+    and the value target is v_t = V(s_t) + A_t. When mu == pi (log_rho = 0, rho_bar = c_bar = 1)
+    every rho_t is 1 and c_t is lambda: this is GAE(lambda) exactly.
+    """
+    ratio = torch.exp(log_rho.clamp(max=30.0))  # exp of a large log ratio only feeds min(., bar)
+    rho = ratio.clamp(max=rho_bar).expand_as(rewards)
+    trace = gae_lambda * ratio.clamp(max=c_bar).expand_as(rewards)
+    deltas = rho * (rewards + gamma * (1 - terminated) * values[:, 1:] - values[:, :-1])
+    continues = 1 - torch.maximum(episode_ends(mask), terminated * mask)
+    advantages = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[:, 0])
+    for t in reversed(range(rewards.shape[1])):
+        running = deltas[:, t] + gamma * continues[:, t] * trace[:, t] * running
         advantages[:, t] = running
     return advantages * mask
 

@@ -123,6 +123,23 @@ def test_update_advanced_index_on_both_axes():
     assert batch["reward"].sum() == 10.0
 
 
+@pytest.mark.parametrize("rows", [[1, 2, 3], [0, 1], [2], [3, 1], [0, 2, 3], [-1], [-2, -1]])
+def test_update_with_a_list_of_rows_writes_exactly_those_rows(rows):
+    """A runner's active envs as a list: consecutive ids take the slice path, others (and negative
+    ids, counted from the end) an index tensor; both write each value to its own row only."""
+    batch = new_batch()
+    values = torch.arange(1, len(rows) + 1, dtype=torch.float32)
+    batch.update({"reward": values, "actions": [[r % N_ACTIONS] * N_AGENTS for r in range(len(rows))]}, bs=rows, ts=2)
+    expected_reward = torch.zeros(BATCH, SEQ)
+    expected_filled = torch.zeros(BATCH, SEQ, dtype=torch.long)
+    for value, row in zip(values, rows):
+        expected_reward[row, 2] = value
+        expected_filled[row, 2] = 1
+    assert torch.equal(batch["reward"][..., 0], expected_reward)
+    assert torch.equal(filled(batch), expected_filled)
+    assert batch["actions_onehot"][rows, 2].argmax(-1)[:, 0].tolist() == [r % N_ACTIONS for r in range(len(rows))]
+
+
 def test_update_dtype_cast_from_float_array():
     batch = new_batch()
     batch.update({"actions": np.array([[1.0, 2.0, 3.0]])}, bs=0, ts=0)

@@ -3,7 +3,9 @@
 The reference for every number is the raw ``mamujoco_v1.parallel_env`` stepped in
 lockstep with ours: same seed, and the raw env gets the clipped actions. The 3x2
 references are built here from the joint labels (HARL's groupings), independently of
-``envs.mamujoco.CUSTOM_PARTITIONS``.
+``envs.mamujoco.CUSTOM_PARTITIONS``. Observations are checked in both modes: the default
+``obs_mode="state"`` (state + one-hot agent id) and ``"local"`` (the raw env's own).
+The published state-to-observation map is tested in ``test_state_to_obs.py``.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ mamujoco_v1 = pytest.importorskip("gymnasium_robotics").mamujoco_v1
 SRC = Path(__file__).resolve().parents[2] / "src"
 CONFIG = SRC / "config" / "envs" / "mamujoco.yaml"
 
-# key → (n_agents, padded obs size, state size, action_dim, raw per-agent obs sizes)
+# key → (n_agents, padded local obs size, state size, action_dim, raw per-agent local obs sizes);
+# state-mode observations have state size + n_agents entries
 PAPER_TASKS: dict[str, tuple[int, int, int, int, list[int]]] = {
     "mamujoco:Ant-2x4": (2, 63, 105, 4, [63, 63]),
     "mamujoco:Ant-4x2": (4, 42, 105, 2, [42, 42, 42, 42]),
@@ -84,14 +87,20 @@ def run_episode(env: MultiAgentEnv, actions_fn, max_steps: int = 2000) -> list[t
 
 # ------------------------------------------------------------- the six paper tasks
 @pytest.mark.parametrize("key", PAPER_TASKS)
-def test_paper_task_env_info(key: str) -> None:
-    n_agents, obs_size, state_size, action_dim, _ = PAPER_TASKS[key]
-    env = make(key, time_limit=200)
-    assert env.get_env_info() == {
+@pytest.mark.parametrize("obs_mode", ["state", "local"])
+def test_paper_task_env_info(key: str, obs_mode: str) -> None:
+    n_agents, local_size, state_size, action_dim, _ = PAPER_TASKS[key]
+    obs_size = state_size + n_agents if obs_mode == "state" else local_size
+    env = make(key, time_limit=200, obs_mode=obs_mode)
+    info = env.get_env_info()
+    state_to_obs = info.pop("state_to_obs")
+    assert info == {
         "state_shape": state_size, "obs_shape": obs_size, "n_agents": n_agents, "episode_limit": 200,
         "action_kind": "continuous", "n_actions": action_dim, "action_dim": action_dim,
         "action_low": [[-1.0] * action_dim] * n_agents, "action_high": [[1.0] * action_dim] * n_agents,
+        "state_to_obs_exact": obs_mode == "state" or not key.startswith("mamujoco:Walker2d"),
     }
+    assert (state_to_obs.state_dim, state_to_obs.n_agents, state_to_obs.obs_dim) == (state_size, n_agents, obs_size)
     obs, _ = env.reset()
     assert len(obs) == n_agents and all(o.shape == (obs_size,) and o.dtype == np.float32 for o in obs)
     assert env.get_state().shape == (state_size,) and env.get_state().dtype == np.float32
@@ -99,12 +108,14 @@ def test_paper_task_env_info(key: str) -> None:
 
 
 @pytest.mark.parametrize("key", PAPER_TASKS)
-def test_paper_task_matches_raw_env_with_clipped_actions(key: str) -> None:
+@pytest.mark.parametrize("obs_mode", ["state", "local"])
+def test_paper_task_matches_raw_env_with_clipped_actions(key: str, obs_mode: str) -> None:
     """Out-of-bound actions are clipped (the raw env gets the clipped ones and both agree on
     obs, state and reward; MuJoCo's control cost would differ without clipping); the team
-    reward with sum scalarisation is the env's shared reward, not n_agents times it."""
-    n_agents, obs_size, _, action_dim, raw_sizes = PAPER_TASKS[key]
-    env, raw = make(key, seed=3), make_raw(key)
+    reward with sum scalarisation is the env's shared reward, not n_agents times it.
+    Observations are the raw env's local ones, or its state followed by the one-hot agent id."""
+    n_agents, _, _, action_dim, raw_sizes = PAPER_TASKS[key]
+    env, raw = make(key, seed=3, obs_mode=obs_mode), make_raw(key)
     agents = raw.possible_agents
     assert [raw.observation_space(a).shape[0] for a in agents] == raw_sizes
     obs, _ = env.reset()
@@ -113,8 +124,12 @@ def test_paper_task_matches_raw_env_with_clipped_actions(key: str) -> None:
     assert (np.abs(actions) > 1).mean() > 0.5
     for t in range(15):
         for i, a in enumerate(agents):
-            np.testing.assert_allclose(obs[i][: raw_sizes[i]], raw_obs[a], rtol=1e-6, atol=1e-6)
-            assert not obs[i][raw_sizes[i]:].any()  # zero padding
+            if obs_mode == "local":
+                np.testing.assert_allclose(obs[i][: raw_sizes[i]], raw_obs[a], rtol=1e-6, atol=1e-6)
+                assert not obs[i][raw_sizes[i]:].any()  # zero padding
+            else:
+                expected = np.concatenate([raw.state(), np.eye(n_agents)[i]])
+                np.testing.assert_allclose(obs[i], expected, rtol=1e-6, atol=1e-6)
         np.testing.assert_allclose(env.get_state(), raw.state(), rtol=1e-6, atol=1e-6)
         obs, reward, term, trunc, info = env.step(actions[t])
         raw_obs, raw_rew, raw_term, raw_trunc, _ = raw.step(
@@ -208,7 +223,7 @@ class _no_warnings:
 
 # --------------------------------------------------------- partitions and kwargs
 def test_uneven_observations_are_padded() -> None:
-    env = make("mamujoco:Walker2d-3x2")
+    env = make("mamujoco:Walker2d-3x2", obs_mode="local")
     obs, _ = env.reset()
     assert env.get_obs_size() == 12 and [o.shape for o in obs] == [(12,)] * 3
     assert not obs[0][10:].any() and not obs[2][11:].any()
@@ -247,10 +262,50 @@ def test_uneven_action_dims_are_padded_and_dropped() -> None:
 
 
 def test_agent_obsk_and_env_kwargs_pass_through() -> None:
-    assert [make("mamujoco:HalfCheetah-2x3", agent_obsk=k).get_obs_size() for k in (0, 1, 2)] == [11, 12, 13]
+    sizes = [make("mamujoco:HalfCheetah-2x3", obs_mode="local", agent_obsk=k).get_obs_size() for k in (0, 1, 2)]
+    assert sizes == [11, 12, 13]
+    assert make("mamujoco:HalfCheetah-2x3", obs_mode="local").get_obs_size() == 12  # agent_obsk defaults to 1
     env = make("mamujoco:HalfCheetah-2x3", ctrl_cost_weight=0.0)
     env.reset()
     assert env.step(np.ones((2, 3)))[4]["reward_ctrl"] == 0.0
+
+
+# ------------------------------------------------------------------ observations
+@pytest.mark.parametrize("key,n_agents,state_size", [("mamujoco:HalfCheetah-2x3", 2, 17),
+                                                     ("mamujoco:Walker2d-3x2", 3, 17)])
+def test_state_mode_observation_is_state_and_agent_id(key: str, n_agents: int, state_size: int) -> None:
+    """obs_i = concat(state, onehot(i)) bit for bit, after the reset and after every step (Walker2d
+    falls under strong actions, so its episode ends early and is started again)."""
+    env = make(key, time_limit=30, seed=2)
+    assert env.get_obs_size() == state_size + n_agents and env.get_state_size() == state_size
+    obs, _ = env.reset()
+    actions = np.random.default_rng(1).uniform(-1.0, 1.0, size=(40, n_agents, env.get_total_actions()))
+    for t in range(40):
+        state = env.get_state()
+        assert [o.shape for o in obs] == [(state_size + n_agents,)] * n_agents
+        for i in range(n_agents):
+            np.testing.assert_array_equal(obs[i], np.concatenate([state, np.eye(n_agents, dtype=np.float32)[i]]))
+        obs, _, term, trunc, _ = env.step(actions[t])
+        if term or trunc:
+            obs, _ = env.reset()
+
+
+@pytest.mark.parametrize("obs_mode,key", [("state", "mamujoco:HalfCheetah-2x3"), ("local", "mamujoco:Walker2d-3x2")])
+def test_norm_obs_z_scores_each_observation_and_keeps_the_state_raw(obs_mode: str, key: str) -> None:
+    """Each agent's own entries get mean 0 and std 1 (padding stays 0); the state is the same as
+    without normalisation."""
+    env, plain = make(key, seed=4, obs_mode=obs_mode, norm_obs=True), make(key, seed=4, obs_mode=obs_mode)
+    sizes = [plain.get_obs_size()] * env.n_agents if obs_mode == "state" else [10, 12, 11]
+    env.reset(), plain.reset()
+    actions = np.random.default_rng(2).uniform(-1.0, 1.0, size=(5, env.n_agents, env.get_total_actions()))
+    for t in range(6):
+        np.testing.assert_array_equal(env.get_state(), plain.get_state())
+        for o, raw, size in zip(env.get_obs(), plain.get_obs(), sizes):
+            assert abs(o[:size].mean()) < 1e-6 and o[:size].std() == pytest.approx(1.0, abs=1e-5)
+            np.testing.assert_allclose(o[:size], (raw[:size] - raw[:size].mean()) / raw[:size].std(), atol=1e-5)
+            assert not o[size:].any()
+        if t < 5:
+            env.step(actions[t]), plain.step(actions[t])
 
 
 def test_seeding_is_deterministic() -> None:
@@ -291,14 +346,26 @@ def test_malformed_keys(key: str) -> None:
 
 
 def test_bad_env_args() -> None:
-    with pytest.raises(EnvArgsError, match="agent_obsk"):
-        make("mamujoco:HalfCheetah-2x3", agent_obsk=None)
+    for bad in (-1, "1", 1.0, True):
+        with pytest.raises(EnvArgsError, match=rf"env_args.agent_obsk must be an int >= 0.*got {re.escape(repr(bad))}"):
+            make("mamujoco:HalfCheetah-2x3", obs_mode="local", agent_obsk=bad)
     with pytest.raises(EnvArgsError, match="env_args.agent_conf"):
         make("mamujoco:HalfCheetah-2x3", agent_conf="6x1")
     with pytest.raises(EnvArgsError, match="no_such_kwarg"):
         make("mamujoco:HalfCheetah-2x3", no_such_kwarg=1)
     with pytest.raises(EnvArgsError, match="time_limit"):
         make("mamujoco:HalfCheetah-2x3", max_episode_steps=10)
+
+
+def test_bad_observation_args() -> None:
+    with pytest.raises(EnvArgsError) as err:
+        make("mamujoco:HalfCheetah-2x3", obs_mode="global")
+    assert str(err.value) == "env_args.obs_mode must be one of ('state', 'local'), got 'global'."
+    with pytest.raises(EnvArgsError, match=r"env_args.agent_obsk=1 has no effect with env_args.obs_mode='state'.*"
+                                           r"set env_args.obs_mode='local'"):
+        make("mamujoco:HalfCheetah-2x3", agent_obsk=1)
+    with pytest.raises(EnvArgsError, match=r"env_args.norm_obs must be True or False, got 'yes'"):
+        make("mamujoco:HalfCheetah-2x3", norm_obs="yes")
 
 
 def test_missing_package_names_install(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -318,9 +385,11 @@ def test_config_builds_the_env_and_comments_every_key() -> None:
     text = CONFIG.read_text()
     config = yaml.safe_load(text)
     assert config["env"] == "gymma"
-    assert config["env_args"] == {"key": "mamujoco:HalfCheetah-2x3", "time_limit": 1000, "agent_obsk": 1}
+    assert config["env_args"] == {"key": "mamujoco:HalfCheetah-2x3", "time_limit": 1000, "obs_mode": "state",
+                                  "norm_obs": True, "clip_actions": False}
     for line in text.splitlines():
         if re.match(r"^\s*[A-Za-z_]+:\s*\S", line):
             assert re.search(r"\S\s+#\s*\S", line), f"uncommented key line: {line!r}"
     env = REGISTRY[config["env"]](**config["env_args"], common_reward=True, reward_scalarisation="sum")
     assert env.get_env_info()["episode_limit"] == 1000 and env.n_agents == 2
+    assert env.get_obs_size() == 17 + 2  # the paper's setting: state + one-hot agent id

@@ -31,3 +31,13 @@ def sacred_runs(results: str) -> list[str]:
 def read_json(path: str) -> dict:
     with open(path) as f:
         return json.load(f)
+
+
+def read_tensorboard(directory: str) -> dict[str, list[tuple[int, float]]]:
+    """Every scalar of the single TensorBoard event file under ``directory``: key -> [(step, value)]."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = glob.glob(os.path.join(directory, "**", "events.out.tfevents.*"), recursive=True)
+    accumulator = EventAccumulator(events, size_guidance={"scalars": 0})  # 0: keep every value
+    accumulator.Reload()
+    return {key: [(e.step, e.value) for e in accumulator.Scalars(key)] for key in accumulator.Tags()["scalars"]}

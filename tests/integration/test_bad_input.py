@@ -1,4 +1,10 @@
-"""Bad input ends with one clear line naming the bad value and the choices; no traceback."""
+"""Bad input ends with one clear line naming the bad value and what is allowed; no traceback.
+
+A value that the config alone shows to be bad stops before sacred creates a run directory: a few
+representative ones go through ``python src/main.py`` (a subprocess, as a user runs it), the rest
+through ``main.main`` in this process (the same code path, without the interpreter start-up).
+Errors only the env can find (a bad env key or argument) stop inside the run, which is then FAILED.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,14 @@ import os
 
 import pytest
 
+import main
 from tests.integration.helpers import LBF, read_json, run_main, sacred_runs
+from utils.config import available
+
+
+def lbf(*overrides: str) -> list[str]:
+    """``overrides`` after the LBF env key (gymma's yaml leaves the key null, itself an error)."""
+    return [f"env_args.key={LBF}", *overrides]
 
 
 def assert_one_line_error(result, *fragments: str) -> None:
@@ -21,19 +34,61 @@ def assert_one_line_error(result, *fragments: str) -> None:
 @pytest.mark.parametrize(
     "alg, env, overrides, fragments",
     [
-        ("mapo", "gymma", [], ["'mapo'", "choose from: happo, happo_gfootball, ippo, ippo_ns, mappo, mappo_gfootball, mappo_ns"]),
-        ("mappo", "gym", [], ["'gym'", "choose from: gfootball, gymma, mamujoco, toy_game"]),
-        ("mappo", "gymma", ["lrr=0.1"], ["'lrr'", "did you mean: lr"]),
-        ("mappo", "gymma", ["lr=abc"], ["'lr'", "'abc'", "expected a float"]),
-        ("mappo", "gymma", ["t_max=1.5"], ["'t_max'", "expected a int"]),
-        ("mappo", "gymma", ["use_cuda=3"], ["'use_cuda'", "expected a bool"]),
+        ("mapo", "gymma", [], ["'mapo'", f"choose from: {', '.join(available('algs'))}"]),
         ("mappo", "gymma", ["t_max"], ["'t_max'", "key=value"]),
+        ("mappo", "gymma", lbf("gamma=1.5"), ["bad value for 'gamma': 1.5; allowed: a number in [0, 1]"]),
+        ("happo", "gymma", lbf("agent=rnn"), ["bad value for 'agent': 'rnn'", "mlp_ns, rnn_ns"]),
     ],
 )
 def test_config_errors_stop_before_the_run(alg, env, overrides, fragments, tmp_path):
     result = run_main(alg, overrides, str(tmp_path), env=env)
     assert_one_line_error(result, *fragments)
-    assert not sacred_runs(str(tmp_path)), "no sacred run should start"
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr  # nothing else on stderr
+    assert not os.path.exists(tmp_path / "sacred"), "no run directory should be created"
+
+
+# alg, env, overrides, fragments of the error line
+IN_PROCESS_CASES = [
+        ("mappo", "gym", [], ["'gym'", f"choose from: {', '.join(available('envs'))}"]),
+        ("mappo", "gymma", ["lrr=0.1"], ["'lrr'", "did you mean: lr"]),
+        ("mappo", "gymma", lbf("lr=abc"), ["bad value for 'lr': 'abc'; allowed: a number > 0"]),
+        ("mappo", "gymma", lbf("use_cuda=3"), ["'use_cuda'", "expected a bool"]),
+        ("mappo", "gymma", [], ["bad value for 'env_args.key': None", "lbforaging:Foraging-8x8-2p-3f-v3"]),
+        ("mappo", "gymma", lbf("lr=-1"), ["bad value for 'lr': -1.0; allowed: a number > 0"]),
+        ("mappo", "gymma", lbf("t_max=-5"), ["bad value for 't_max': -5; allowed: an integer >= 0"]),
+        ("mappo", "gymma", lbf("t_max=1.5"), ["bad value for 't_max': 1.5; allowed: an integer >= 0"]),
+        ("mappo", "gymma", lbf("actor_lr=fast"), ["bad value for 'actor_lr': 'fast'; allowed: null (use lr) or a number > 0"]),
+        ("mappo", "gymma", lbf("mini_batches=0"), ["bad value for 'mini_batches': 0; allowed: an integer >= 1"]),
+        ("mappo", "gymma", lbf("seed=-1"), ["bad value for 'seed': -1"]),
+        ("mappo", "gymma", lbf("env_args.time_limit=0"), ["bad value for 'env_args.time_limit': 0; allowed: an integer >= 1"]),
+        ("mappo", "gymma", lbf("learner=nope"), ["bad value for 'learner': 'nope'", "ppo_learner"]),
+        ("mappo", "gymma", lbf("critic_type=nope"), ["bad value for 'critic_type': 'nope'", "cv_critic"]),
+        ("mappo", "gymma", lbf("value_loss=l1"), ["bad value for 'value_loss': 'l1'; allowed: one of huber, mse"]),
+        ("mappo", "gymma", lbf("buffer_size=5"), ["bad value for 'buffer_size': 5", "batch_size (10)"]),
+        ("mappo", "gymma", lbf("agent_output_type=q"), ["bad value for 'agent_output_type': 'q'", "pi_logits"]),
+        ("mappo_ns", "gymma", lbf("agent=rnn"), ["bad value for 'agent': 'rnn'", "mac=non_shared_mac"]),
+        ("happo", "mamujoco", ["mac=basic_mac"], ["bad value for 'mac': 'basic_mac'", "happo_learner"]),
+        ("mappo", "gymma", lbf("rollout_length=50"), ["bad value for 'rollout_length': 50", "feed-forward"]),
+        ("mappo", "gymma", lbf("evaluate=True"), ["bad value for 'checkpoint_path': ''", "evaluate=True"]),
+        ("mappo", "gymma", lbf("checkpoint_path=/no/such/dir"), ["bad value for 'checkpoint_path': '/no/such/dir'"]),
+]
+
+
+@pytest.mark.parametrize(
+    "alg, env, overrides, fragments",
+    IN_PROCESS_CASES,
+    ids=[f"{alg}-{env}-{' '.join(overrides[-1:])}" for alg, env, overrides, _ in IN_PROCESS_CASES],
+)
+def test_config_errors_in_process(alg, env, overrides, fragments, tmp_path, capsys):
+    """``main.main`` refuses each with exit code 2 and one line, before any run directory exists."""
+    argv = [f"--config={alg}", f"--env-config={env}", "with", f"local_results_path={tmp_path}", *overrides]
+    assert main.main(argv) == 2
+    captured = capsys.readouterr()
+    (line,) = captured.err.strip().splitlines()
+    assert line.startswith("error: ") and "Traceback" not in captured.err + captured.out
+    for fragment in fragments:
+        assert fragment in line, (fragment, line)
+    assert not os.path.exists(tmp_path / "sacred")
 
 
 @pytest.mark.parametrize(
@@ -41,11 +96,7 @@ def test_config_errors_stop_before_the_run(alg, env, overrides, fragments, tmp_p
     [
         (["env_args.key=lbforaging:Foraging-8x8-2p-3f-v9"], ["Foraging-8x8-2p-3f-v9", "v3"]),
         (["env_args.key=nosuchpackage:Foo-v0"], ["nosuchpackage", "pip install"]),
-        ([f"env_args.key={LBF}", "env_args.bogus_arg=3"], ["bogus_arg"]),
-        ([f"env_args.key={LBF}", "learner=nope"], ["'nope'", "ppo_learner"]),
-        ([f"env_args.key={LBF}", "critic_type=nope"], ["'nope'", "cv_critic"]),
-        ([f"env_args.key={LBF}", "runner=episode", "batch_size_run=1", "env_args.time_limit=0"], ["time_limit"]),
-        ([f"env_args.key={LBF}", "checkpoint_path=/no/such/dir"], ["/no/such/dir"]),
+        (lbf("env_args.bogus_arg=3"), ["bogus_arg"]),
     ],
 )
 def test_errors_inside_the_run_mark_it_failed(overrides, fragments, tmp_path):

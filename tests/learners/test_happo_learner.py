@@ -179,7 +179,7 @@ def test_two_agent_factor_and_loss_by_hand(monkeypatch, kind, shift):
     if shift:
         behaviour = learner.behaviour_log_probs
         lowered = torch.tensor([0.0, shift])
-        learner.behaviour_log_probs = lambda b, a: behaviour(b, a) - lowered
+        learner.behaviour_log_probs = lambda b, a, agents=None: behaviour(b, a, agents) - lowered[agents or slice(None)]
     true_old = taken_log_probs(learner, batch)
     old = true_old - torch.tensor([0.0, shift])  # what the learner treats as the behaviour log-probs
     advantages, _ = gae_by_hand(learner, batch)
@@ -535,34 +535,38 @@ def test_normalised_advantages_have_zero_mean_unit_std(kind):
     ],
 )
 def test_minibatches_are_disjoint_episode_groups_covering_the_batch(mini_batches, n_groups, batch_size):
-    learner, _ = build(mini_batches=mini_batches)
+    learner, args = build(mini_batches=mini_batches, mini_batch_unit="episodes")
+    info = env_info(args.action_kind, args.n_agents)
+    batch = EpisodeBatch(*build_scheme(info, args)[:2], batch_size, 3)
+    mask = torch.ones(batch_size, 2, args.n_agents)
+
+    def episode_groups() -> list[list[int]]:
+        return [mb.select(torch.arange(batch_size)).tolist() for mb in learner._minibatches(batch, mask)]
+
     torch.manual_seed(0)
-    groups = list(learner._minibatches(batch_size))
-    if n_groups == 1:
-        assert groups == [slice(None)]
-        return
-    episodes = sorted(int(e) for group in groups for e in group)
-    assert episodes == list(range(batch_size))  # disjoint and covering
-    assert all(len(group) >= 1 for group in groups)
-    sizes = [len(group) for group in groups]
-    assert max(sizes) - min(sizes) <= 1  # balanced
-    orders = {tuple(int(e) for g in learner._minibatches(batch_size) for e in g) for _ in range(20)}
-    assert len(orders) > 1  # regrouped at random every epoch
+    groups = episode_groups()
     assert len(groups) == n_groups
+    episodes = sorted(e for group in groups for e in group)
+    assert episodes == list(range(batch_size))  # disjoint and covering
+    sizes = [len(group) for group in groups]
+    assert min(sizes) >= 1 and max(sizes) - min(sizes) <= 1  # balanced
+    if n_groups > 1:
+        orders = {tuple(e for g in episode_groups() for e in g) for _ in range(20)}
+        assert len(orders) > 1  # regrouped at random every epoch
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_train_with_two_mini_batches(monkeypatch, kind):
     fix_order(monkeypatch, [1, 0])
-    learner, args = build(kind, epochs=2, mini_batches=2)
+    learner, args = build(kind, epochs=2, mini_batches=2, mini_batch_unit="episodes")
     batch = make_batch(args)
     groups: list[list[int]] = []
     minibatches = learner._minibatches
 
-    def recording(batch_size):
-        for group in minibatches(batch_size):
-            groups.append(sorted(int(e) for e in group))
-            yield group
+    def recording(batch, mask):
+        for mb in minibatches(batch, mask):
+            groups.append(sorted(mb.select(torch.arange(batch.batch_size)).tolist()))
+            yield mb
 
     learner._minibatches = recording
     calls = spy_agent_steps(learner)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from modules.agentwise import AgentwiseGRUCell, AgentwiseLinear
+from modules.agentwise import AgentwiseGRUCell, AgentwiseLayerNorm, AgentwiseLinear
 
 N_AGENTS, BATCH, IN, HIDDEN = 3, 5, 4, 6
 
@@ -93,3 +93,57 @@ def test_agentwise_gru_cell_init_range():
     bound = 1 / HIDDEN**0.5  # nn.GRUCell's: 1/sqrt(hidden) for every parameter
     for p in layer.parameters():
         assert p.abs().max() <= bound
+
+
+def test_agentwise_layer_norm_equals_one_layer_norm_per_agent():
+    torch.manual_seed(4)
+    norms = [nn.LayerNorm(HIDDEN) for _ in range(N_AGENTS)]
+    layer = AgentwiseLayerNorm(N_AGENTS, HIDDEN)
+    with torch.no_grad():
+        for i, norm in enumerate(norms):  # distinct gains and shifts per agent
+            norm.weight.normal_()
+            norm.bias.normal_()
+            layer.weights[i].copy_(norm.weight)
+            layer.biases[i].copy_(norm.bias)
+    x = 4.0 * torch.randn(BATCH, N_AGENTS, HIDDEN) + 2.0
+    expected = torch.stack([norms[i](x[:, i]) for i in range(N_AGENTS)], dim=1)
+    torch.testing.assert_close(layer(x), expected)
+    owned = [{id(p) for p in layer.agent_parameters(i)} for i in range(N_AGENTS)]
+    assert all(len(o) == 2 for o in owned) and not owned[0] & owned[1]
+    assert set().union(*owned) == {id(p) for p in layer.parameters()}
+
+
+def agentwise_layers() -> dict[str, tuple[nn.Module, int]]:
+    """One of each agentwise layer (distinct LayerNorm gains/shifts per agent) and its input width."""
+    norm = AgentwiseLayerNorm(N_AGENTS, HIDDEN)
+    with torch.no_grad():
+        for p in norm.parameters():
+            p.normal_()
+    return {"linear": (AgentwiseLinear(N_AGENTS, IN, HIDDEN), IN), "norm": (norm, HIDDEN),
+            "gru": (AgentwiseGRUCell(N_AGENTS, IN, HIDDEN), IN)}
+
+
+def run_layer(layer: nn.Module, x: torch.Tensor, h: torch.Tensor, agents=None) -> torch.Tensor:
+    return layer(x, h, agents) if isinstance(layer, AgentwiseGRUCell) else layer(x, agents)
+
+
+@pytest.mark.parametrize("name", ["linear", "norm", "gru"])
+@pytest.mark.parametrize("agents", [[1], [2, 0], [0, 1, 2]])
+def test_agentwise_layer_on_a_subset_equals_those_agents_columns(name, agents):
+    torch.manual_seed(5)
+    layer, width = agentwise_layers()[name]
+    x, h = torch.randn(BATCH, N_AGENTS, width), torch.randn(BATCH, N_AGENTS, HIDDEN)
+    subset = run_layer(layer, x[:, agents], h[:, agents], agents)
+    assert subset.shape == (BATCH, len(agents), HIDDEN)
+    torch.testing.assert_close(subset, run_layer(layer, x, h)[:, agents], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["linear", "norm", "gru"])
+def test_agentwise_layer_on_a_subset_leaves_the_others_out_of_the_graph(name):
+    """Only the selected agent's tensors get gradients; the others get none (not even zeros)."""
+    torch.manual_seed(6)
+    layer, width = agentwise_layers()[name]
+    x, h = torch.randn(BATCH, 1, width), torch.randn(BATCH, 1, HIDDEN)
+    (run_layer(layer, x, h, [1]) * torch.randn(BATCH, 1, HIDDEN)).sum().backward()
+    assert all(p.grad is not None and torch.any(p.grad != 0) for p in layer.agent_parameters(1))
+    assert all(p.grad is None for i in (0, 2) for p in layer.agent_parameters(i))

@@ -3,6 +3,8 @@
 All take ``inputs [batch * n_agents, input_shape]`` and ``hidden [batch * n_agents, hidden_dim]``
 (agent-major within each batch row) and return ``(outputs [batch * n_agents, n_actions], hidden)``;
 ``forward_sequence`` does the same for ``[N, T, input_shape]`` inputs (whole episodes, for training).
+Both take an optional ``agents`` (indices): the rows then hold only those agents (``len(agents)``
+per batch row) and non-shared agents run only their networks; shared ones ignore it.
 """
 
 from modules.agents.mlp_agent import MLPAgent

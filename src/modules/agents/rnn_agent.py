@@ -1,4 +1,11 @@
-"""The recurrent agent shared by all agents: Linear -> ReLU -> GRU (or Linear) -> Linear."""
+"""The recurrent agent shared by all agents: Linear -> activation -> GRU (or Linear) -> Linear.
+
+Options (``modules.mlp``): ``input_layer_norm`` (LayerNorm on the input), ``hidden_layer_norm``
+(LayerNorm after the first layer's activation and on the GRU output fed to the head; the hidden
+state carried between steps stays unnormalised, as in HARL's ``RNNLayer``), ``activation`` and
+``init`` (orthogonal: the Linear layers as in MLPs, GRU weights with gain 1 and zero biases, as
+HARL's ``RNNLayer``). ``hidden_layers`` does not apply: the layers are fixed.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,12 @@ from types import SimpleNamespace
 
 import torch
 from torch import nn
-from torch.nn import functional as F
+
+from modules.agentwise import Agents
+from modules.mlp import ACTIVATIONS, NetworkOptions, layer_norm, linear, orthogonal_
+
+RNN_GAIN = 1.0
+"""Orthogonal gain of the GRU weights (HARL's ``RNNLayer``)."""
 
 
 class RNNAgent(nn.Module):
@@ -18,14 +30,21 @@ class RNNAgent(nn.Module):
 
     def __init__(self, input_shape: int, args: SimpleNamespace) -> None:
         super().__init__()
+        options = NetworkOptions.from_args(args)
         self.hidden_dim = args.hidden_dim
         self.use_rnn = args.use_rnn
-        self.fc1 = nn.Linear(input_shape, args.hidden_dim)
+        self.input_norm = layer_norm(input_shape, None) if options.input_layer_norm else nn.Identity()
+        self.fc1_norm = layer_norm(args.hidden_dim, None) if options.hidden_layer_norm else nn.Identity()
+        self.rnn_norm = layer_norm(args.hidden_dim, None) if options.hidden_layer_norm else nn.Identity()
+        self.activation = ACTIVATIONS[options.activation]()
+        self.fc1 = linear(input_shape, args.hidden_dim, None, options.init, options.hidden_gain)
         if args.use_rnn:
             self.rnn = nn.GRU(args.hidden_dim, args.hidden_dim, batch_first=True)
+            if options.init == "orthogonal":
+                orthogonal_(self.rnn, RNN_GAIN)
         else:
-            self.rnn = nn.Linear(args.hidden_dim, args.hidden_dim)
-        self.fc2 = nn.Linear(args.hidden_dim, args.n_actions)
+            self.rnn = linear(args.hidden_dim, args.hidden_dim, None, options.init, options.hidden_gain)
+        self.fc2 = linear(args.hidden_dim, args.n_actions, None, options.init, options.agent_output_gain)
 
     def init_hidden(self) -> torch.Tensor:
         return self.fc1.weight.new_zeros(1, self.hidden_dim)
@@ -34,18 +53,24 @@ class RNNAgent(nn.Module):
         """(weights, biases) of the layer that produces the outputs."""
         return [self.fc2.weight], [self.fc2.bias]
 
-    def forward(self, inputs: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """inputs ``[N, input_shape]``, hidden ``[N, hidden_dim]`` -> (outputs ``[N, n_actions]``, hidden)."""
+    def forward(
+        self, inputs: torch.Tensor, hidden: torch.Tensor, agents: Agents = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """inputs ``[N, input_shape]``, hidden ``[N, hidden_dim]`` -> (outputs ``[N, n_actions]``, hidden).
+        ``agents`` (which agents the rows belong to) changes nothing: all share one network."""
         outputs, hidden = self.forward_sequence(inputs.unsqueeze(1), hidden)
         return outputs[:, 0], hidden
 
-    def forward_sequence(self, inputs: torch.Tensor, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """inputs ``[N, T, input_shape]`` -> (outputs ``[N, T, n_actions]``, last hidden ``[N, hidden_dim]``)."""
-        x = F.relu(self.fc1(inputs))
+    def forward_sequence(
+        self, inputs: torch.Tensor, hidden: torch.Tensor, agents: Agents = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """inputs ``[N, T, input_shape]`` -> (outputs ``[N, T, n_actions]``, last hidden ``[N, hidden_dim]``);
+        ``agents`` as in ``forward``."""
+        x = self.fc1_norm(self.activation(self.fc1(self.input_norm(inputs))))
         if self.use_rnn:
             x, last = self.rnn(x, hidden.reshape(1, -1, self.hidden_dim))
             last = last[0]
         else:
-            x = F.relu(self.rnn(x))
+            x = self.activation(self.rnn(x))
             last = x[:, -1]
-        return self.fc2(x), last
+        return self.fc2(self.rnn_norm(x)), last

@@ -11,6 +11,7 @@ from torch import nn
 from components.episode_buffer import EpisodeBatch
 from modules.critics.mlp import ValueMLP
 from modules.inputs import agent_ids
+from modules.mlp import NetworkOptions
 
 
 class ACCritic(nn.Module):
@@ -23,7 +24,7 @@ class ACCritic(nn.Module):
         self.n_agents = args.n_agents
         obs = scheme["obs"]["vshape"]
         size = (obs if isinstance(obs, int) else obs[0]) + (0 if self.per_agent else self.n_agents)
-        self.net = ValueMLP(size, args.hidden_dim, self.n_agents, self.per_agent)
+        self.net = ValueMLP(size, args.hidden_dim, self.n_agents, self.per_agent, NetworkOptions.from_args(args))
 
     def forward(self, batch: EpisodeBatch, t: int | None = None) -> torch.Tensor:
         ts = slice(None) if t is None else slice(t, t + 1)

@@ -11,6 +11,7 @@ from torch import nn
 from components.episode_buffer import EpisodeBatch
 from modules.critics.mlp import ValueMLP
 from modules.inputs import action_feature_size, agent_ids, last_actions
+from modules.mlp import NetworkOptions
 
 
 class CentralVCritic(nn.Module):
@@ -24,7 +25,8 @@ class CentralVCritic(nn.Module):
         self.args = args
         self.n_agents = args.n_agents
         self.use_agent_id = not self.per_agent
-        self.net = ValueMLP(self._get_input_shape(scheme), args.hidden_dim, self.n_agents, self.per_agent)
+        options = NetworkOptions.from_args(args)
+        self.net = ValueMLP(self._get_input_shape(scheme), args.hidden_dim, self.n_agents, self.per_agent, options)
 
     def forward(self, batch: EpisodeBatch, t: int | None = None) -> torch.Tensor:
         ts = slice(None) if t is None else slice(t, t + 1)

@@ -1,0 +1,314 @@
+"""What values the run configuration accepts: value ranges, registry names and combinations.
+
+``main.py`` calls :func:`check_config` on the merged config before sacred creates a run
+directory, so a value that cannot work stops with one line, e.g.
+``bad value for 'gamma': 1.5; allowed: a number in [0, 1]``, and exit code 2. Three tables:
+
+* ``VALUE_RULES``: the range (and type) of every numeric key, by dotted name
+  (``env_args.time_limit``). A key whose yaml default is null gets a typed rule that says what
+  null means (``actor_lr``: null (use lr) or a number > 0). Adding a key is one line here;
+  ``tests/utils/test_config.py`` fails for a numeric yaml key with neither a rule nor an entry in
+  ``NO_RANGE`` (a key that takes any real number, with the reason).
+* ``CHOICES``: keys that name a registry entry or one of a few fixed words.
+* ``REQUIREMENTS``: combinations that cannot work (HAPPO with a shared agent, a buffer smaller
+  than the batch, evaluate without a checkpoint, ...).
+
+Checks that need the env's spaces (a discrete-only selector on a continuous env) happen where the
+env is built (``controllers.basic_controller``), inside the run.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from components.action_selectors import REGISTRY as selector_registry
+from controllers import REGISTRY as mac_registry
+from envs import REGISTRY as env_registry
+from learners import REGISTRY as learner_registry
+from learners.minibatches import MINI_BATCH_UNITS, needs_whole_episodes
+from modules.agents import REGISTRY as agent_registry
+from modules.critics import REGISTRY as critic_registry
+from modules.mlp import ACTIVATIONS, INITS
+from runners import REGISTRY as runner_registry
+from utils.checkpoint import list_checkpoint_steps
+from utils.config import ConfigError
+from utils.returns import ADVANTAGE_ESTIMATORS
+
+
+def bad_value(key: str, value: Any, allowed: str) -> ConfigError:
+    """The one error message form: the key, the value given and what is allowed."""
+    return ConfigError(f"bad value for '{key}': {value!r}; allowed: {allowed}")
+
+
+# ------------------------------------------------------------------ value rules
+@dataclass(frozen=True)
+class Rule:
+    """The values one config key accepts.
+
+    ``real`` marks keys that take any real number even where a yaml writes the default as an int
+    (``grad_norm_clip: 10``), so ``utils.config.apply_overrides`` lets a float replace that int.
+    """
+
+    allowed: str
+    accepts: Callable[[Any], bool]
+    real: bool = False
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _range_rule(
+    noun: str,
+    is_kind: Callable[[Any], bool],
+    low: float,
+    high: float | None,
+    low_open: bool,
+    null: str | None,
+    real: bool,
+) -> Rule:
+    """``noun`` values in ``[low, high]`` (``(low, ...`` if ``low_open``; no upper end if ``high`` is
+    None); null too when ``null`` says what null means."""
+
+    def accepts(value: Any) -> bool:
+        if value is None:
+            return null is not None
+        if not is_kind(value):
+            return False
+        above = value > low if low_open else value >= low
+        return above and (high is None or value <= high)
+
+    if high is None:
+        bounds = f"> {low}" if low_open else f">= {low}"
+    else:
+        bounds = f"in {'(' if low_open else '['}{low}, {high}]"
+    allowed = f"{noun} {bounds}"
+    return Rule(f"null ({null}) or {allowed}" if null else allowed, accepts, real)
+
+
+def number(low: float, high: float | None = None, *, low_open: bool = False, null: str | None = None) -> Rule:
+    """A finite real in ``[low, high]`` (``(low, high]`` with ``low_open``); ints are fine."""
+    return _range_rule("a number", _is_number, low, high, low_open, null, real=True)
+
+
+def positive(null: str | None = None) -> Rule:
+    """A finite real > 0."""
+    return number(0, low_open=True, null=null)
+
+
+def integer(low: int, high: int | None = None, *, null: str | None = None) -> Rule:
+    """An int in ``[low, high]`` (a bool is not an int here)."""
+    return _range_rule("an integer", _is_int, low, high, False, null, real=False)
+
+
+def text(what: str) -> Rule:
+    """A non-empty string; ``what`` describes it."""
+    return Rule(f"a non-empty string: {what}", lambda value: isinstance(value, str) and value != "")
+
+
+# Intervals in env steps may be 0: the event then happens after every batch of episodes.
+VALUE_RULES: dict[str, Rule] = {
+    # --- experiment wiring ---
+    "seed": integer(0, 2**32 - 1),  # sacred's seed (a free key, in no yaml); numpy needs 32 bits
+    "batch_size_run": integer(1),
+    "env_workers": integer(0),  # 0: one worker per CPU core
+    "rollout_length": integer(0),  # 0: whole episodes
+    # --- testing and logging ---
+    "test_nepisode": integer(1),
+    "test_interval": integer(0),
+    "log_interval": integer(0),
+    "runner_log_interval": integer(0),
+    "learner_log_interval": integer(0),
+    "t_max": integer(0),
+    "torch_threads": integer(1),
+    "save_model_interval": integer(0),
+    "load_step": integer(0),  # 0: the latest checkpoint
+    # --- RL hyper-parameters ---
+    "gamma": number(0, 1),
+    "batch_size": integer(1),
+    "buffer_size": integer(1),
+    "lr": positive(),
+    "actor_lr": positive(null="use lr"),
+    "critic_lr": positive(null="use lr"),
+    "adam_eps": positive(),  # 0 divides 0 by 0 where a gradient's second moment is 0
+    "grad_norm_clip": positive(),  # 0 would zero every gradient
+    # --- networks ---
+    "hidden_dim": integer(1),
+    "hidden_layers": integer(1),
+    "init_agent_output_gain": positive(),
+    # --- continuous actions ---
+    "std_scale": positive(),
+    # --- exploration ---
+    "epsilon_start": number(0, 1),
+    "epsilon_finish": number(0, 1),
+    "epsilon_anneal_time": integer(0),  # 0: epsilon_finish from the start
+    # --- actor-critic learners ---
+    "epochs": integer(1),
+    "mini_batches": integer(1),
+    "huber_delta": positive(),
+    "value_clip": number(0),  # 0: off
+    "eps_clip": positive(),
+    "entropy_coef": number(0),
+    "q_nstep": integer(1),
+    "gae_lambda": number(0, 1),
+    "target_update_interval_or_tau": positive(),  # <= 1: soft rate; > 1: hard-update period
+    # --- env_args (the env checks the rest when it is built) ---
+    "env_args.key": text("an env key such as lbforaging:Foraging-8x8-2p-3f-v3, a gymnasium id or pz:<module>"),
+    "env_args.time_limit": integer(1),
+    "env_args.n_agents": integer(1, null="the scenario's default"),
+    "env_args.agent_obsk": integer(0),
+}
+
+# Numeric (or null-default) yaml keys that deliberately have no range, and why.
+NO_RANGE: dict[str, str] = {
+    "std_init_param": "any real p: std = sigmoid(p) * std_scale lies in (0, std_scale) for every p",
+    "action_mean_init": "any real: the policy's initial mean (the env clips actions to its bounds)",
+    "env_args.pretrained_wrapper": "must stay null; the gymma env refuses anything else (EnvArgsError)",
+}
+
+REAL_KEYS = frozenset(key for key, rule in VALUE_RULES.items() if rule.real)
+
+
+def _lookup(config: Mapping[str, Any], dotted: str) -> tuple[bool, Any]:
+    """``(True, value)`` of a dotted key in ``config``, or ``(False, None)`` if it is absent."""
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False, None
+        node = node[part]
+    return True, node
+
+
+def check_values(config: Mapping[str, Any]) -> None:
+    """Every key of ``VALUE_RULES`` present in ``config`` holds an accepted value."""
+    for key, rule in VALUE_RULES.items():
+        present, value = _lookup(config, key)
+        if present and not rule.accepts(value):
+            raise bad_value(key, value, rule.allowed)
+
+
+# ------------------------------------------------------------------ names
+CHOICES: dict[str, Collection[str]] = {
+    "runner": runner_registry,
+    "mac": mac_registry,
+    "env": env_registry,
+    "learner": learner_registry,
+    "agent": agent_registry,
+    "critic_type": critic_registry,
+    "action_selector": selector_registry,
+    "advantage_estimator": ADVANTAGE_ESTIMATORS,
+    "reward_scalarisation": ("mean", "sum"),
+    "value_loss": ("huber", "mse"),
+    "agent_output_type": ("pi_logits", "q"),
+    "activation": ACTIVATIONS,
+    "init": INITS,
+    "mini_batch_unit": MINI_BATCH_UNITS,
+}
+
+
+def check_choices(config: Mapping[str, Any] | SimpleNamespace) -> None:
+    """Every key of ``CHOICES`` names a registry entry or allowed word. Takes the config dict, or
+    the args namespace ``run.make_args`` builds (it checks again for code that calls ``run``)."""
+    values = vars(config) if isinstance(config, SimpleNamespace) else config
+    for key, choices in CHOICES.items():
+        value = values[key]
+        if not (isinstance(value, str) and value in choices):
+            raise bad_value(key, value, f"one of {', '.join(sorted(choices))}")
+
+
+# ------------------------------------------------------------------ combinations
+@dataclass(frozen=True)
+class Requirement:
+    """Where ``applies(config)``, ``holds(config)`` must be true, else ``key`` has a bad value;
+    ``allowed`` is formatted with the config (``{batch_size}``)."""
+
+    key: str
+    applies: Callable[[Mapping[str, Any]], bool]
+    holds: Callable[[Mapping[str, Any]], bool]
+    allowed: str
+
+
+NON_SHARED_AGENTS = ", ".join(sorted(name for name in agent_registry if name.endswith("_ns")))
+POLICY_GRADIENT_LEARNERS = ("ppo_learner", "happo_learner")
+
+
+def _is_happo(config: Mapping[str, Any]) -> bool:
+    return config["learner"] == "happo_learner"
+
+
+def _feed_forward(config: Mapping[str, Any]) -> bool:
+    """Agents whose input at step t depends on step t only (no GRU, no previous action)."""
+    return not needs_whole_episodes(SimpleNamespace(**config))
+
+
+def _holds_checkpoints(path: str) -> bool:
+    return os.path.isdir(path) and bool(list_checkpoint_steps(path))
+
+
+REQUIREMENTS: tuple[Requirement, ...] = (
+    Requirement(
+        "agent", _is_happo, lambda c: c["agent"].endswith("_ns"),
+        f"a non-shared agent ({NON_SHARED_AGENTS}) with learner=happo_learner, which updates each agent's "
+        "own parameters in turn",
+    ),
+    Requirement(
+        "mac", _is_happo, lambda c: c["mac"] == "non_shared_mac",
+        "non_shared_mac with learner=happo_learner (one network per agent)",
+    ),
+    Requirement(
+        "agent", lambda c: c["mac"] == "non_shared_mac", lambda c: c["agent"].endswith("_ns"),
+        f"a non-shared agent ({NON_SHARED_AGENTS}) with mac=non_shared_mac",
+    ),
+    Requirement(
+        "agent_output_type", lambda c: c["learner"] in POLICY_GRADIENT_LEARNERS,
+        lambda c: c["agent_output_type"] == "pi_logits",
+        "pi_logits with learner={learner}: a policy-gradient learner needs a policy, not action values",
+    ),
+    Requirement(
+        "rollout_length", lambda c: c["rollout_length"] > 0, _feed_forward,
+        "0 (whole episodes) with agent={agent} use_rnn={use_rnn} obs_last_action={obs_last_action}: segments start "
+        "mid-episode, so they need feed-forward agents (mlp, mlp_ns or use_rnn=False) with obs_last_action=False",
+    ),
+    Requirement(
+        "mini_batch_unit", lambda c: c["mini_batch_unit"] == "transitions", _feed_forward,
+        "episodes or auto with agent={agent} use_rnn={use_rnn} obs_last_action={obs_last_action}: shuffled "
+        "transitions need feed-forward agents (mlp, mlp_ns or use_rnn=False) with obs_last_action=False",
+    ),
+    Requirement(
+        "buffer_size", lambda c: True, lambda c: c["buffer_size"] >= c["batch_size"],
+        "an integer >= batch_size ({batch_size}): each training batch is sampled from the buffer",
+    ),
+    Requirement(
+        "checkpoint_path", lambda c: c["evaluate"], lambda c: bool(c["checkpoint_path"]),
+        "a checkpoint directory when evaluate=True (the model to evaluate)",
+    ),
+    Requirement(
+        "checkpoint_path", lambda c: bool(c["checkpoint_path"]), lambda c: _holds_checkpoints(c["checkpoint_path"]),
+        "'' (start from scratch) or a directory holding <t_env>/ model directories (results/models/<token>/)",
+    ),
+)
+
+
+def check_requirements(config: Mapping[str, Any]) -> None:
+    """Every combination in ``REQUIREMENTS`` that applies to ``config`` holds."""
+    for requirement in REQUIREMENTS:
+        if requirement.applies(config) and not requirement.holds(config):
+            allowed = requirement.allowed.format_map(config)
+            raise bad_value(requirement.key, config[requirement.key], allowed)
+
+
+def check_config(config: Mapping[str, Any]) -> None:
+    """Every check that needs only the config: values, then names, then combinations (each later
+    stage relies on the types the earlier ones established). Raises :class:`ConfigError`."""
+    check_values(config)
+    check_choices(config)
+    check_requirements(config)

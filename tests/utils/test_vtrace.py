@@ -1,0 +1,60 @@
+"""V-trace (``utils.returns.vtrace``): a hand-computed case, truncation, and GAE when mu == pi."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from utils.returns import gae, vtrace
+
+
+def test_vtrace_hand_computed_two_steps():
+    """One episode of 2 steps ending by termination; gamma 0.9, lambda 0.8, rho_bar = c_bar = 1."""
+    rewards = torch.tensor([[[1.0], [2.0]]])
+    values = torch.tensor([[[0.5], [1.0], [7.0]]])  # V(s_2) = 7 is never used: s_2 is terminal
+    terminated = torch.tensor([[[0.0], [1.0]]])
+    mask = torch.ones(1, 2, 1)
+    log_rho = torch.log(torch.tensor([[[0.5], [3.0]]]))  # rho_0 = 0.5, rho_1 = 3 -> clipped to 1
+    advantages = vtrace(rewards, values, terminated, mask, 0.9, 0.8, log_rho)
+    delta_1 = 1.0 * (2.0 - 1.0)
+    delta_0 = 0.5 * (1.0 + 0.9 * 1.0 - 0.5)
+    a_1 = delta_1
+    a_0 = delta_0 + 0.9 * (0.8 * 0.5) * a_1  # c_0 = lambda * min(1, 0.5)
+    torch.testing.assert_close(advantages, torch.tensor([[[a_0], [a_1]]]))
+
+
+def test_vtrace_bootstraps_a_truncation_and_stops_at_episode_ends():
+    """Row 0: truncated after 2 steps (bootstrap from V(s_2)); nothing crosses into padding."""
+    rewards = torch.tensor([[[1.0], [1.0], [0.0]]])
+    values = torch.tensor([[[0.0], [0.0], [10.0], [99.0]]])
+    terminated = torch.zeros(1, 3, 1)
+    mask = torch.tensor([[[1.0], [1.0], [0.0]]])
+    advantages = vtrace(rewards, values, terminated, mask, 0.5, 1.0, torch.zeros(1, 3, 1))
+    assert advantages[0, 1, 0].item() == pytest.approx(1.0 + 0.5 * 10.0)
+    assert advantages[0, 0, 0].item() == pytest.approx(1.0 + 0.5 * advantages[0, 1, 0].item())
+    assert advantages[0, 2, 0].item() == 0.0
+
+
+@pytest.mark.parametrize("gamma, lam", [(0.99, 0.95), (0.9, 0.0), (1.0, 1.0)])
+def test_vtrace_equals_gae_on_policy(gamma, lam):
+    g = torch.Generator().manual_seed(0)
+    rewards = torch.randn(4, 6, 3, generator=g)
+    values = torch.randn(4, 7, 3, generator=g)
+    terminated = torch.zeros(4, 6, 3)
+    terminated[1, 3] = 1
+    mask = torch.ones(4, 6, 3)
+    mask[1, 4:] = 0
+    mask[2, 2:] = 0
+    expected = gae(rewards, values, terminated, mask, gamma, lam)
+    torch.testing.assert_close(vtrace(rewards, values, terminated, mask, gamma, lam, torch.zeros(4, 6, 1)), expected)
+
+
+def test_vtrace_handles_huge_log_ratios():
+    rewards, values = torch.ones(1, 2, 1), torch.zeros(1, 3, 1)
+    log_rho = torch.tensor([[[500.0], [-500.0]]])
+    advantages = vtrace(rewards, values, torch.zeros(1, 2, 1), torch.ones(1, 2, 1), 0.9, 0.9, log_rho)
+    assert all(math.isfinite(v) for v in advantages.flatten().tolist())
+    assert advantages[0, 1, 0].item() == pytest.approx(0.0, abs=1e-6)  # rho = exp(-500) ~ 0
+    assert advantages[0, 0, 0].item() == pytest.approx(1.0)  # rho_0 = 1, c_0 = 0.9 * 1, A_1 ~ 0
