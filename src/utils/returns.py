@@ -77,13 +77,22 @@ def gae(
     The recursion runs backwards over time only; batch and agents stay vectorised.
     """
     deltas = rewards + gamma * (1 - terminated) * values[:, 1:] - values[:, :-1]
-    continues = 1 - torch.maximum(episode_ends(mask), terminated * mask)
-    advantages = torch.zeros_like(rewards)
-    running = torch.zeros_like(rewards[:, 0])
-    for t in reversed(range(rewards.shape[1])):
-        running = deltas[:, t] + gamma * gae_lambda * continues[:, t] * running
+    return _backward_sum(deltas, gamma * gae_lambda * _continues(terminated, mask)) * mask
+
+
+def _continues(terminated: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """1 where transition t's episode goes on at t + 1 (not its last valid step, not a termination)."""
+    return 1 - torch.maximum(episode_ends(mask), terminated * mask)
+
+
+def _backward_sum(deltas: torch.Tensor, decay: torch.Tensor) -> torch.Tensor:
+    """``A_t = delta_t + decay_t * A_{t+1}`` (A_T = 0), backwards over time; batch and agents stay vectorised."""
+    advantages = torch.zeros_like(deltas)
+    running = torch.zeros_like(deltas[:, 0])
+    for t in reversed(range(deltas.shape[1])):
+        running = deltas[:, t] + decay[:, t] * running
         advantages[:, t] = running
-    return advantages * mask
+    return advantages
 
 
 def vtrace(
@@ -111,13 +120,7 @@ def vtrace(
     rho = ratio.clamp(max=rho_bar).expand_as(rewards)
     trace = gae_lambda * ratio.clamp(max=c_bar).expand_as(rewards)
     deltas = rho * (rewards + gamma * (1 - terminated) * values[:, 1:] - values[:, :-1])
-    continues = 1 - torch.maximum(episode_ends(mask), terminated * mask)
-    advantages = torch.zeros_like(rewards)
-    running = torch.zeros_like(rewards[:, 0])
-    for t in reversed(range(rewards.shape[1])):
-        running = deltas[:, t] + gamma * continues[:, t] * trace[:, t] * running
-        advantages[:, t] = running
-    return advantages * mask
+    return _backward_sum(deltas, gamma * trace * _continues(terminated, mask)) * mask
 
 
 def nstep_advantages(rewards, values, terminated, mask, gamma, nsteps, target_values=None, **_):

@@ -10,12 +10,11 @@ The published state-to-observation map is tested in ``test_state_to_obs.py``.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,6 +22,7 @@ import torch
 import yaml
 
 from envs import REGISTRY, EnvArgsError, EnvKeyError, MultiAgentEnv
+from tests.support.harl_partitions import HARL_3X2
 
 mamujoco_v1 = pytest.importorskip("gymnasium_robotics").mamujoco_v1
 
@@ -39,20 +39,6 @@ PAPER_TASKS: dict[str, tuple[int, int, int, int, list[int]]] = {
     "mamujoco:Walker2d-2x3": (2, 12, 17, 3, [12, 12]),
     "mamujoco:Walker2d-3x2": (3, 12, 17, 2, [10, 12, 11]),
 }
-HARL_3X2 = {
-    "HalfCheetah": [("bfoot", "bshin"), ("bthigh", "ffoot"), ("fshin", "fthigh")],
-    "Walker2d": [("foot_joint", "leg_joint"), ("thigh_joint", "foot_left_joint"),
-                 ("leg_left_joint", "thigh_left_joint")],
-}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _mujoco_log_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """mujoco writes MUJOCO_LOG.TXT into the working directory: keep it out of the repo."""
-    old = os.getcwd()
-    os.chdir(tmp_path_factory.mktemp("mujoco_cwd"))
-    yield
-    os.chdir(old)
 
 
 def make(key: str, time_limit: int = 1000, seed: int | None = 0, common_reward: bool = True,

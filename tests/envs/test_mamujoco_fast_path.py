@@ -11,8 +11,7 @@ joint labels, independently of the code under test.
 
 from __future__ import annotations
 
-import os
-from typing import Any, Iterator
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -22,24 +21,11 @@ from envs import REGISTRY, EnvArgsError, MultiAgentEnv
 from envs.mamujoco import MaMuJoCoAdapter, global_action_source, step_observation_is_state
 from envs.pettingzoo_adapter import PettingZooAdapter
 from envs.state_to_obs import NORM_EPS
+from tests.support.harl_partitions import HARL_3X2
 
 mamujoco_v1 = pytest.importorskip("gymnasium_robotics").mamujoco_v1
 
 PAPER_TASKS = ["Ant-2x4", "Ant-4x2", "HalfCheetah-2x3", "HalfCheetah-3x2", "Walker2d-2x3", "Walker2d-3x2"]
-HARL_3X2 = {
-    "HalfCheetah": [("bfoot", "bshin"), ("bthigh", "ffoot"), ("fshin", "fthigh")],
-    "Walker2d": [("foot_joint", "leg_joint"), ("thigh_joint", "foot_left_joint"),
-                 ("leg_left_joint", "thigh_left_joint")],
-}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _mujoco_log_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """mujoco writes MUJOCO_LOG.TXT into the working directory: keep it out of the repo."""
-    old = os.getcwd()
-    os.chdir(tmp_path_factory.mktemp("mujoco_cwd"))
-    yield
-    os.chdir(old)
 
 
 def make_raw(task: str, max_episode_steps: int) -> Any:
