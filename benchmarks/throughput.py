@@ -1,18 +1,21 @@
 """Env steps per second of MAPPO with EPyMARL's defaults, ours and (optionally) EPyMARL's, side by side.
 
 Config (both implementations): ``--config=mappo --env-config=gymma with
-env_args.key=lbforaging:Foraging-8x8-2p-3f-v3 env_args.time_limit=50 t_max=50000`` (parallel runner,
+env_args.key=lbforaging:Foraging-8x8-2p-3f-v3 env_args.time_limit=50 t_max=20000`` (parallel runner,
 10 envs, EPyMARL's MAPPO hyper-parameters and gymma's test schedule), CPU only.
-Throughput = env steps trained (the last ``t_env`` printed) / wall time of the whole command, so
-start-up, test episodes and logging count for both. Seeds alternate between implementations so
-both see the same machine load; the report gives per-seed numbers, medians and their ratio.
+Throughput = ``t_max`` / wall time of the whole command, so start-up, test episodes and logging
+count for both. Both training loops stop at the first batch past ``t_max`` (overshooting by less
+than one batch of episodes) and EPyMARL does not print its final ``t_env``, so both are credited
+``t_max`` steps; ``t_env_last_printed`` is kept for reference. Seeds alternate between
+implementations so both see the same machine load (the 1-minute load average before and after
+is recorded); the report gives per-seed numbers, medians and their ratio.
 
 EPyMARL imports ``smaclite`` unconditionally, which no registry provides; ``--stub-modules smaclite``
 puts an empty module of that name on EPyMARL's path (its code is not changed).
 
 Command that produced ``benchmarks/results/throughput.{json,csv,png}``:
 
-    python benchmarks/throughput.py --seeds 3 --epymarl /tmp/epymarl --stub-modules smaclite
+    python benchmarks/throughput.py --seeds 3 --t-max 20000 --epymarl /tmp/epymarl --stub-modules smaclite
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ def experiment_args(t_max: int, seed: int) -> list[str]:
 
 
 def timed_run(command: list[str], cwd: str, extra_path: str | None, t_max: int) -> dict:
-    """Run ``command``; return its wall time and the last t_env it printed."""
+    """Run ``command``; return its wall time, the last t_env it printed and ``t_max`` / wall time."""
     environment = dict(os.environ)
     if extra_path:
         environment["PYTHONPATH"] = os.pathsep.join(p for p in (extra_path, environment.get("PYTHONPATH")) if p)
@@ -49,8 +52,12 @@ def timed_run(command: list[str], cwd: str, extra_path: str | None, t_max: int) 
     if result.returncode != 0:
         raise RuntimeError(f"{shlex.join(command)} failed:\n{result.stderr[-3000:]}")
     printed = [int(t) for t in re.findall(r"t_env:\s+(\d+)", result.stdout + result.stderr)]
-    t_env = max(printed + [t_max])
-    return {"wall_seconds": wall, "t_env": t_env, "steps_per_second": t_env / wall}
+    return {
+        "t_max": t_max,
+        "t_env_last_printed": max(printed, default=None),
+        "wall_seconds": wall,
+        "steps_per_second": t_max / wall,
+    }
 
 
 def make_stub_dir(names: list[str]) -> str:
@@ -74,7 +81,7 @@ def plot(rows: list[dict], medians: dict[str, float], path: str) -> None:
         values = [r["steps_per_second"] for r in rows if r["impl"] == impl]
         ax.scatter([x] * len(values), values, color="black", zorder=3, s=15, label="seeds" if x == 0 else None)
     ax.set_ylabel("env steps / s (whole run)")
-    ax.set_title("MAPPO, LBF 8x8-2p-3f, 50 steps, parallel x10")
+    ax.set_title(f"MAPPO, LBF 8x8-2p-3f, 50 steps, parallel x10\nt_max {rows[0]['t_max']} (start-up included)", fontsize=10)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -83,7 +90,7 @@ def plot(rows: list[dict], medians: dict[str, float], path: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3, help="runs per implementation")
-    parser.add_argument("--t-max", type=int, default=50000, help="env steps per run")
+    parser.add_argument("--t-max", type=int, default=20000, help="env steps per run (start-up included in the timing)")
     parser.add_argument("--epymarl", default=None, help="path of an EPyMARL checkout to compare against")
     parser.add_argument("--epymarl-python", default=sys.executable, help="python that runs EPyMARL")
     parser.add_argument("--stub-modules", default="", help="comma-separated empty modules for EPyMARL's hard imports")
@@ -93,6 +100,7 @@ def main() -> None:
     os.makedirs(options.out, exist_ok=True)
     stub_dir = make_stub_dir([n for n in options.stub_modules.split(",") if n]) if options.stub_modules else None
     scratch = tempfile.mkdtemp(prefix="throughput-")
+    load_before = os.getloadavg()[0]
     rows = []
     for seed in range(1, options.seeds + 1):
         ours = [sys.executable, os.path.join(REPO, "src", "main.py"), *experiment_args(options.t_max, seed),
@@ -105,24 +113,29 @@ def main() -> None:
             rows.append({"impl": "epymarl", "seed": seed, **timed_run(theirs, options.epymarl, stub_dir, options.t_max)})
             print(f"epymarl  seed {seed}: {rows[-1]['steps_per_second']:8.1f} steps/s", flush=True)
 
+    load_after = os.getloadavg()[0]
     impls = [i for i in ("ours", "epymarl") if any(r["impl"] == i for r in rows)]
     medians = {i: statistics.median(r["steps_per_second"] for r in rows if r["impl"] == i) for i in impls}
-    print("\n| impl | seed | t_env | wall s | env steps/s |\n|---|---|---|---|---|")
+    print("\n| impl | seed | t_max | last t_env printed | wall s | env steps/s |\n|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['impl']} | {r['seed']} | {r['t_env']} | {r['wall_seconds']:.1f} | {r['steps_per_second']:.1f} |")
+        print(f"| {r['impl']} | {r['seed']} | {r['t_max']} | {r['t_env_last_printed']} | {r['wall_seconds']:.1f} "
+              f"| {r['steps_per_second']:.1f} |")
     for impl, value in medians.items():
         print(f"median {impl}: {value:.1f} env steps/s")
     ratio = medians["ours"] / medians["epymarl"] if "epymarl" in medians else None
     if ratio is not None:
         print(f"ratio ours / epymarl (medians): {ratio:.2f}x")
+    print(f"1-minute load average: {load_before:.2f} before, {load_after:.2f} after ({os.cpu_count()} CPUs)")
 
     command = shlex.join([os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]])
     report = {"command": f"python {command}", "config": experiment_args(options.t_max, 0)[:-2], "rows": rows,
-              "medians": medians, "ratio_ours_over_epymarl": ratio, "cpu_count": os.cpu_count()}
+              "medians": medians, "ratio_ours_over_epymarl": ratio, "cpu_count": os.cpu_count(),
+              "load_average_1min": {"before": load_before, "after": load_after}}
     with open(os.path.join(options.out, "throughput.json"), "w") as f:
         json.dump(report, f, indent=2)
     with open(os.path.join(options.out, "throughput.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["impl", "seed", "t_env", "wall_seconds", "steps_per_second"])
+        fieldnames = ["impl", "seed", "t_max", "t_env_last_printed", "wall_seconds", "steps_per_second"]
+        writer = csv.DictWriter(f, fieldnames=fieldnames)
         writer.writeheader()
         writer.writerows(rows)
     plot(rows, medians, os.path.join(options.out, "throughput.png"))

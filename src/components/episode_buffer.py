@@ -42,7 +42,7 @@ def _as_slice(index: Index, size: int) -> slice | torch.Tensor:
 def _as_write_index(index: Index, size: int) -> slice | torch.Tensor:
     """``_as_slice`` for writes, where a list of consecutive non-negative ids (a runner's active
     envs, usually all of them) becomes a slice: basic indexing skips building an index tensor."""
-    if isinstance(index, list) and index and index == list(range(index[0], index[0] + len(index))):
+    if isinstance(index, list) and index and index[0] >= 0 and index == list(range(index[0], index[0] + len(index))):
         return slice(index[0], index[0] + len(index))
     return _as_slice(index, size)
 
