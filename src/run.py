@@ -87,7 +87,8 @@ def build_scheme(env_info: dict, args: SimpleNamespace) -> tuple[dict, dict, dic
     """The EpisodeBatch scheme, groups and preprocessing for this env's spaces.
 
     Discrete actions are stored as indices ``(1,)`` plus a derived one-hot; continuous ones as the
-    raw sampled vector ``(action_dim,)`` (``n_actions`` is the action dimension then).
+    raw sampled vector ``(action_dim,)`` (``n_actions`` is the action dimension then). With
+    ``store_log_probs`` the runner also stores each agent's behaviour log-probability ``log_prob``.
     """
     continuous = env_info.get("action_kind", "discrete") == "continuous"
     n_actions = env_info["n_actions"]
@@ -101,6 +102,8 @@ def build_scheme(env_info: dict, args: SimpleNamespace) -> tuple[dict, dict, dic
         "terminated": {"vshape": (1,), "dtype": torch.uint8},
         "reward": {"vshape": (1,) if args.common_reward else (env_info["n_agents"],)},
     }
+    if args.store_log_probs:  # the behaviour policy's log pi(a) of each agent's action, stored as sampled
+        scheme["log_prob"] = {"vshape": (1,), "group": "agents"}
     groups = {"agents": env_info["n_agents"]}
     preprocess = {} if continuous else {"actions": ("actions_onehot", [OneHot(out_dim=n_actions)])}
     return scheme, groups, preprocess

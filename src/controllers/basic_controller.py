@@ -62,14 +62,23 @@ class BasicMAC:
         t_env: int,
         bs: slice | list[int] = slice(None),
         test_mode: bool = False,
-    ) -> torch.Tensor:
+        return_log_probs: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Actions for the episodes ``bs`` at step ``t_ep``: ``[len(bs), n_agents]`` indices
-        (discrete) or ``[len(bs), n_agents, action_dim]`` raw values (continuous)."""
+        (discrete) or ``[len(bs), n_agents, action_dim]`` raw values (continuous). With
+        ``return_log_probs`` also each agent's log pi(a) ``[len(bs), n_agents]`` of the policy the
+        actions were drawn from (the behaviour policy a learner's ratio is taken against)."""
         agent_outputs = self.forward(ep_batch, t_ep, test_mode=test_mode)[bs]
         if self.continuous:
-            return self.action_selector.select_continuous(self.policy_distribution(agent_outputs), test_mode)
-        avail_actions = ep_batch["avail_actions"][:, t_ep][bs]
-        return self.action_selector.select_action(agent_outputs, avail_actions, t_env, test_mode=test_mode)
+            policy = self.policy_distribution(agent_outputs)
+            actions = self.action_selector.select_continuous(policy, test_mode)
+        else:
+            avail_actions = ep_batch["avail_actions"][:, t_ep][bs]
+            actions = self.action_selector.select_action(agent_outputs, avail_actions, t_env, test_mode=test_mode)
+        if not return_log_probs:
+            return actions
+        policy = policy if self.continuous else self.policy_distribution(agent_outputs)
+        return actions, policy.log_prob(actions if self.continuous else actions.unsqueeze(-1))
 
     def forward(self, ep_batch: EpisodeBatch, t: int, test_mode: bool = False) -> torch.Tensor:
         """Agent outputs ``[batch, n_agents, n_actions]`` at step ``t``: probabilities for

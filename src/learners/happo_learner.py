@@ -42,9 +42,10 @@ class HAPPOLearner(PPOLearner):
         rewards, terminated, mask = self._transition_tensors(batch)
         actions = batch["actions"][:, :-1]
         with torch.no_grad():
-            old_log_probs = self.behaviour_log_probs(batch, actions)  # [B, T, n_agents]
+            old_log_probs = self.behaviour_log_probs(batch, actions)  # log mu, [B, T, n_agents]
             old_values = self.critic(batch)[:, :-1, :, 0]
-        advantages, returns = self._advantages(batch, rewards, terminated, mask)
+            log_rho = self._log_importance_ratios(batch, actions, old_log_probs)
+        advantages, returns = self._advantages(batch, rewards, terminated, mask, log_rho)
 
         factor = torch.ones_like(old_log_probs[..., 0])  # M, per sample [B, T]
         order = torch.randperm(self.n_agents)
@@ -58,8 +59,8 @@ class HAPPOLearner(PPOLearner):
                     )
             for key, value in step_stats.items():
                 actor_stats.setdefault(key, []).append(value)
-            with torch.no_grad():  # M <- M * pi_new^{i_m} / pi_old^{i_m} on the whole batch
-                new_log_probs = self.behaviour_log_probs(batch, actions[:, :, [agent]], agents=[agent])[..., 0]
+            with torch.no_grad():  # M <- M * pi_new^{i_m} / mu^{i_m} on the whole batch
+                new_log_probs = self.policy_log_probs(batch, actions[:, :, [agent]], agents=[agent])[..., 0]
                 factor = factor * torch.exp(new_log_probs - old_log_probs[..., agent]) * mask[..., agent]
 
         for _ in range(self.args.epochs):

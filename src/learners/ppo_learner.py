@@ -90,9 +90,10 @@ class PPOLearner:
         with torch.no_grad():
             old_log_probs = self.behaviour_log_probs(batch, actions)
             old_values = self.critic(batch)[:, :-1, :, 0]
+            log_rho = self._log_importance_ratios(batch, actions, old_log_probs)
 
         for _ in range(self.args.epochs):
-            advantages, returns = self._advantages(batch, rewards, terminated, mask)
+            advantages, returns = self._advantages(batch, rewards, terminated, mask, log_rho)
             for mb in self._minibatches(batch, mask):
                 critic_stats = self._critic_step(mb.batch, mb.select(returns), mb.select(old_values), mb.select(mask))
                 actor_stats = self._actor_step(
@@ -104,12 +105,32 @@ class PPOLearner:
         self._log(stats, t_env)
         return stats
 
-    def behaviour_log_probs(
+    def behaviour_log_probs(self, batch: EpisodeBatch, actions: torch.Tensor) -> torch.Tensor:
+        """log mu(a_t) ``[B, T, n_agents]`` of the policy that sampled ``batch``: the log-probs the
+        runner stored while sampling (``store_log_probs``), else the current policy's, which is the
+        sampler when nothing else is (call it before any update). The PPO ratio (and HAPPO's M) is
+        taken against this policy."""
+        if "log_prob" in batch.scheme:
+            return batch["log_prob"][:, : actions.shape[1], :, 0]
+        return self.policy_log_probs(batch, actions)
+
+    def policy_log_probs(
         self, batch: EpisodeBatch, actions: torch.Tensor, agents: Sequence[int] | None = None
     ) -> torch.Tensor:
-        """log pi_old(a_t) ``[B, T, n_agents]`` of the policy that sampled ``batch`` (the current one);
-        with ``agents``, of those agents only (``actions`` theirs, ``[B, T, len(agents), ...]``)."""
+        """log pi(a_t) ``[B, T, n_agents]`` of the current policy; with ``agents``, of those agents
+        only (``actions`` theirs, ``[B, T, len(agents), ...]``)."""
         return self.mac.policy_distribution(self.mac.unroll(batch, agents=agents), agents).log_prob(actions)
+
+    def _log_importance_ratios(
+        self, batch: EpisodeBatch, actions: torch.Tensor, behaviour: torch.Tensor
+    ) -> torch.Tensor | None:
+        """For off-policy estimators (V-trace): log pi^k(a_t) - log mu(a_t) of the policy before this
+        update against the behaviour policy, joint (summed over agents, ``[B, T, 1]``) or per agent
+        (``vtrace_ratio``); None for on-policy estimators."""
+        if self.args.advantage_estimator != "vtrace":
+            return None
+        log_rho = self.policy_log_probs(batch, actions) - behaviour
+        return log_rho if self.args.vtrace_ratio == "per_agent" else log_rho.sum(-1, keepdim=True)
 
     def _transition_tensors(self, batch: EpisodeBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Rewards, true terminations and validity masks, each ``[B, T, n_agents]``."""
@@ -129,9 +150,15 @@ class PPOLearner:
     # ------------------------------------------------------------------ critic
     @torch.no_grad()
     def _advantages(
-        self, batch: EpisodeBatch, rewards: torch.Tensor, terminated: torch.Tensor, mask: torch.Tensor
+        self,
+        batch: EpisodeBatch,
+        rewards: torch.Tensor,
+        terminated: torch.Tensor,
+        mask: torch.Tensor,
+        log_rho: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(advantages, critic targets in the critic's output scale), both ``[B, T, n_agents]``."""
+        """(advantages, critic targets in the critic's output scale), both ``[B, T, n_agents]``;
+        ``log_rho``: the off-policy estimator's log importance ratios."""
         values = self.critic(batch)[..., 0]  # [B, T + 1, n_agents]
         target_values = self.target_critic(batch)[..., 0]
         if self.return_stats is not None:
@@ -146,6 +173,7 @@ class PPOLearner:
             nsteps=self.args.q_nstep,
             gae_lambda=self.args.gae_lambda,
             target_values=target_values,
+            **({} if log_rho is None else {"log_rho": log_rho}),
         )
         if self.return_stats is not None:
             self.return_stats.update(returns, mask[..., :1])

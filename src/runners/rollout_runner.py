@@ -126,10 +126,9 @@ class RolloutRunner:
                         f"envs {active} ran past episode_limit={self.episode_limit} without ending; "
                         "the env must truncate at its time limit"
                     )
-                actions = self.mac.select_actions(batch, t_ep=t, t_env=self.t_env, bs=active, test_mode=test_mode)
-                steps = envs.step(actions.cpu().numpy(), active)
-                transition = {"actions": actions, "reward": steps.reward, "terminated": steps.terminated}
-                batch.update(transition, bs=active, ts=t)
+                transition = self._act(batch, t, active, test_mode)
+                steps = envs.step(transition["actions"].cpu().numpy(), active)
+                batch.update({**transition, "reward": steps.reward, "terminated": steps.terminated}, bs=active, ts=t)
                 self._write_observations(batch, steps.next, active, t + 1)
                 episode_returns[active] += steps.reward
                 episode_lengths[active] += 1
@@ -159,9 +158,9 @@ class RolloutRunner:
         with torch.no_grad():
             for t in range(self.rollout_length):
                 self._write_observations(step_batch, self._current, slice(None), 0)
-                actions = self.mac.select_actions(step_batch, t_ep=0, t_env=self.t_env, test_mode=False)
-                steps = self.envs.step(actions.cpu().numpy(), every_env, reset_ended=True)
-                batch.update_steps({"actions": actions, "reward": steps.reward, "terminated": steps.terminated}, slots)
+                transition = self._act(step_batch, 0, slice(None), test_mode=False)
+                steps = self.envs.step(transition["actions"].cpu().numpy(), every_env, reset_ended=True)
+                batch.update_steps({**transition, "reward": steps.reward, "terminated": steps.terminated}, slots)
                 self._write_observations_at(batch, steps.next, slots + 1)
                 self._running_returns += steps.reward.reshape(self._running_returns.shape)
                 self._running_lengths += 1
@@ -186,6 +185,16 @@ class RolloutRunner:
         returns = np.asarray(finished_returns).reshape(-1, *self._reward_shape())
         self._record(False, returns, np.asarray(finished_lengths, dtype=np.int64), final_infos)
         return batch
+
+    def _act(self, batch: EpisodeBatch, t: int, rows: slice | list[int], test_mode: bool) -> dict[str, torch.Tensor]:
+        """The controller's actions for ``rows`` at step ``t``, and their behaviour log-probs when
+        the scheme stores them (``store_log_probs``)."""
+        if "log_prob" not in batch.scheme:
+            return {"actions": self.mac.select_actions(batch, t_ep=t, t_env=self.t_env, bs=rows, test_mode=test_mode)}
+        actions, log_probs = self.mac.select_actions(
+            batch, t_ep=t, t_env=self.t_env, bs=rows, test_mode=test_mode, return_log_probs=True
+        )
+        return {"actions": actions, "log_prob": log_probs}
 
     def _write_observations(self, batch: EpisodeBatch, data: Observations, rows: slice | list[int], t: int) -> None:
         """Obs/state/avail-actions of ``rows`` at step ``t`` (not a transition: ``filled`` is set by the actions)."""

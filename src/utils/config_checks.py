@@ -212,6 +212,7 @@ CHOICES: dict[str, Collection[str]] = {
     "activation": ACTIVATIONS,
     "init": INITS,
     "mini_batch_unit": MINI_BATCH_UNITS,
+    "vtrace_ratio": ("joint", "per_agent"),
 }
 
 

@@ -138,9 +138,22 @@ def gae_advantages(rewards, values, terminated, mask, gamma, gae_lambda, target_
     return (returns - values[:, :-1]) * mask, returns
 
 
+def vtrace_advantages(rewards, values, terminated, mask, gamma, gae_lambda, log_rho=None, target_values=None, **_):
+    """(A^V-trace_t, A^V-trace_t + V(s_t)) with ``target_values`` when given; ``log_rho`` (the log
+    importance ratios, from the learner) absent means on-policy data, where this is GAE."""
+    estimate = values if target_values is None else target_values
+    if log_rho is None:
+        advantages = gae(rewards, estimate, terminated, mask, gamma, gae_lambda)
+    else:
+        advantages = vtrace(rewards, estimate, terminated, mask, gamma, gae_lambda, log_rho)
+    returns = advantages + estimate[:, :-1]
+    return (returns - values[:, :-1]) * mask, returns
+
+
 AdvantageEstimator = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
 ADVANTAGE_ESTIMATORS: dict[str, AdvantageEstimator] = {
     "nstep": nstep_advantages,
     "gae": gae_advantages,
+    "vtrace": vtrace_advantages,
 }

@@ -179,7 +179,7 @@ def test_two_agent_factor_and_loss_by_hand(monkeypatch, kind, shift):
     if shift:
         behaviour = learner.behaviour_log_probs
         lowered = torch.tensor([0.0, shift])
-        learner.behaviour_log_probs = lambda b, a, agents=None: behaviour(b, a, agents) - lowered[agents or slice(None)]
+        learner.behaviour_log_probs = lambda b, a: behaviour(b, a) - lowered
     true_old = taken_log_probs(learner, batch)
     old = true_old - torch.tensor([0.0, shift])  # what the learner treats as the behaviour log-probs
     advantages, _ = gae_by_hand(learner, batch)
@@ -211,10 +211,10 @@ def test_two_agent_factor_and_loss_by_hand(monkeypatch, kind, shift):
     assert second["stats"]["pg_loss"] == pytest.approx(expected.item(), rel=1e-5)
     assert expected.item() != pytest.approx(-masked_mean(a1, mask[..., 1]).item(), rel=1e-3)  # M mattered
 
-    # factor_mean: M after both agents, i.e. the product of both agents' ratios, from the final actors
-    # (the shift cancels there: M's ratio takes new and old log-probs from the same behaviour_log_probs)
+    # factor_mean: M after both agents, the product of both agents' ratios of the final actors to the
+    # behaviour policy mu (the lowered log-probs: M's new log-probs are the current policy's, never mu's)
     final = taken_log_probs(learner, batch)
-    compounded = torch.exp((final - true_old).sum(-1)) * mask[..., 0]
+    compounded = torch.exp((final - old).sum(-1)) * mask[..., 0]
     assert stats["factor_mean"] == pytest.approx(masked_mean(compounded, mask[..., 0]).item(), rel=1e-5)
     assert stats["pg_loss"] == pytest.approx((first["stats"]["pg_loss"] + second["stats"]["pg_loss"]) / 2, rel=1e-6)
     assert stats["first_agent"] == 0.0

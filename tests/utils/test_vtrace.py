@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from utils.returns import gae, vtrace
+from utils.returns import ADVANTAGE_ESTIMATORS, gae, vtrace
 
 
 def test_vtrace_hand_computed_two_steps():
@@ -58,3 +58,18 @@ def test_vtrace_handles_huge_log_ratios():
     assert all(math.isfinite(v) for v in advantages.flatten().tolist())
     assert advantages[0, 1, 0].item() == pytest.approx(0.0, abs=1e-6)  # rho = exp(-500) ~ 0
     assert advantages[0, 0, 0].item() == pytest.approx(1.0)  # rho_0 = 1, c_0 = 0.9 * 1, A_1 ~ 0
+
+
+def test_vtrace_estimator_without_ratios_is_gae_exactly():
+    """The registry's ``vtrace`` on on-policy data (no ``log_rho``) returns GAE's numbers bit for bit,
+    so a learner whose behaviour and target policies coincide reproduces the GAE learner."""
+    g = torch.Generator().manual_seed(1)
+    rewards, values = torch.randn(3, 5, 2, generator=g), torch.randn(3, 6, 2, generator=g)
+    terminated, mask = torch.zeros(3, 5, 2), torch.ones(3, 5, 2)
+    expected = ADVANTAGE_ESTIMATORS["gae"](rewards, values, terminated, mask, 0.99, gae_lambda=0.95)
+    got = ADVANTAGE_ESTIMATORS["vtrace"](rewards, values, terminated, mask, 0.99, gae_lambda=0.95)
+    for a, b in zip(expected, got):
+        assert torch.equal(a, b)
+    with_ratios = ADVANTAGE_ESTIMATORS["vtrace"](rewards, values, terminated, mask, 0.99, gae_lambda=0.95,
+                                                 log_rho=torch.full((3, 5, 1), -1.0))
+    assert not torch.allclose(with_ratios[0], expected[0])
