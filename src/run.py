@@ -81,6 +81,7 @@ def apply_env_info(args: SimpleNamespace, env_info: dict) -> None:
     args.n_agents, args.n_actions = env_info["n_agents"], env_info["n_actions"]
     args.state_shape, args.obs_shape = env_info["state_shape"], env_info["obs_shape"]
     args.episode_limit = env_info["episode_limit"]
+    args.env_info = env_info  # the whole of it, for learners that build batches or models of this env
 
 
 def build_scheme(env_info: dict, args: SimpleNamespace) -> tuple[dict, dict, dict]:

@@ -48,9 +48,9 @@ class HAPPOLearner(PPOLearner):
         advantages, returns = self._advantages(batch, rewards, terminated, mask, log_rho)
 
         factor = torch.ones_like(old_log_probs[..., 0])  # M, per sample [B, T]
-        order = torch.randperm(self.n_agents)
+        order = self.agent_order()
         actor_stats: dict[str, list[float]] = {}
-        for agent in order.tolist():
+        for agent in order:
             for _ in range(self.args.epochs):
                 for mb in self._minibatches(batch, mask):
                     step_stats = self._agent_step(
@@ -75,6 +75,11 @@ class HAPPOLearner(PPOLearner):
         stats["first_agent"] = float(order[0])
         self._log(stats, t_env)
         return stats
+
+    def agent_order(self) -> list[int]:
+        """The order agents are updated in this call: a fresh random permutation (HAPPO's default;
+        a subclass may fix or choose it)."""
+        return torch.randperm(self.n_agents).tolist()
 
     def _agent_step(
         self,

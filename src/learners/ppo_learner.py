@@ -294,25 +294,43 @@ class PPOLearner:
         self.agent_optimiser.load_state_dict(states["agent"])
         self.critic_optimiser.load_state_dict(states["critic"])
 
-    def save_models(self, path: str) -> None:
-        self.mac.save_models(path)
-        atomic_torch_save(self.critic.state_dict(), os.path.join(path, "critic.th"))
-        atomic_torch_save(self.target_critic.state_dict(), os.path.join(path, "target_critic.th"))
-        atomic_torch_save(self._optimiser_states(), os.path.join(path, "optimisers.th"))
+    def state_dict(self) -> dict[str, Any]:
+        """Everything the update depends on besides the actors' weights (critics, optimisers,
+        normalisers, counters), as tensors a copy can load: a lookahead copy of this learner is
+        synchronised from it in memory, checkpoints are written from it."""
         normalisers = {
             name: stats.state_dict()
             for name, stats in (("reward", self.reward_stats), ("return", self.return_stats))
             if stats is not None
         }
-        atomic_torch_save(normalisers, os.path.join(path, "normalisers.th"))
+        return {
+            "critic": self.critic.state_dict(),
+            "target_critic": self.target_critic.state_dict(),
+            "optimisers": self._optimiser_states(),
+            "normalisers": normalisers,
+            "counters": {"critic_training_steps": self.critic_training_steps,
+                         "last_target_update_step": self.last_target_update_step},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load a :meth:`state_dict` (pass a deep copy to keep two learners' states apart)."""
+        self.critic.load_state_dict(state["critic"])
+        self.target_critic.load_state_dict(state["target_critic"])
+        self._load_optimiser_states(state["optimisers"])
+        for name, stats in (("reward", self.reward_stats), ("return", self.return_stats)):
+            if stats is not None and name in state["normalisers"]:
+                stats.load_state_dict(state["normalisers"][name])
+        for name, value in state.get("counters", {}).items():
+            setattr(self, name, value)
+
+    def save_models(self, path: str) -> None:
+        """The controller's files and one file per part of :meth:`state_dict` (EPyMARL's layout)."""
+        self.mac.save_models(path)
+        state = self.state_dict()
+        for name in ("critic", "target_critic", "optimisers", "normalisers"):
+            atomic_torch_save(state[name], os.path.join(path, f"{name}.th"))
 
     def load_models(self, path: str) -> None:
-        load = lambda name: torch.load(os.path.join(path, name), map_location="cpu")  # noqa: E731
+        load = lambda name: torch.load(os.path.join(path, f"{name}.th"), map_location="cpu")  # noqa: E731
         self.mac.load_models(path)
-        self.critic.load_state_dict(load("critic.th"))
-        self.target_critic.load_state_dict(load("target_critic.th"))
-        self._load_optimiser_states(load("optimisers.th"))
-        normalisers = load("normalisers.th")
-        for name, stats in (("reward", self.reward_stats), ("return", self.return_stats)):
-            if stats is not None and name in normalisers:
-                stats.load_state_dict(normalisers[name])
+        self.load_state_dict({name: load(name) for name in ("critic", "target_critic", "optimisers", "normalisers")})

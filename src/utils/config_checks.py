@@ -161,6 +161,21 @@ VALUE_RULES: dict[str, Rule] = {
     "q_nstep": integer(1),
     "gae_lambda": number(0, 1),
     "target_update_interval_or_tau": positive(),  # <= 1: soft rate; > 1: hard-update period
+    # --- Lookahead ---
+    "lka_horizon": integer(1),
+    "lka_rollouts": integer(1),
+    "lka_epochs": integer(1),
+    "lka_mini_batches": integer(1),
+    "lka_entropy_coef": number(0),
+    "lka_steps": integer(1),
+    "lka_warmup_steps": integer(0),
+    "mlearn_steps": integer(0),
+    "model_n_models": integer(1),
+    "model_hidden_dim": integer(1),
+    "model_hidden_layers": integer(1),
+    "model_lr": positive(),
+    "model_batch_size": integer(1),
+    "model_buffer_size": integer(1),
     # --- env_args (the env checks the rest when it is built) ---
     "env_args.key": text("an env key such as lbforaging:Foraging-8x8-2p-3f-v3, a gymnasium id or pz:<module>"),
     "env_args.time_limit": integer(1),
@@ -197,6 +212,8 @@ def check_values(config: Mapping[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------ names
+POLICY_GRADIENT_LEARNERS = ("ppo_learner", "happo_learner")
+
 CHOICES: dict[str, Collection[str]] = {
     "runner": runner_registry,
     "mac": mac_registry,
@@ -213,6 +230,9 @@ CHOICES: dict[str, Collection[str]] = {
     "init": INITS,
     "mini_batch_unit": MINI_BATCH_UNITS,
     "vtrace_ratio": ("joint", "per_agent"),
+    "lka_base_learner": POLICY_GRADIENT_LEARNERS,
+    "lka_base_mac": ("basic_mac", "non_shared_mac"),
+    "lka_runner": ("imagined",),
 }
 
 
@@ -239,11 +259,19 @@ class Requirement:
 
 
 NON_SHARED_AGENTS = ", ".join(sorted(name for name in agent_registry if name.endswith("_ns")))
-POLICY_GRADIENT_LEARNERS = ("ppo_learner", "happo_learner")
+
+
+def _is_lookahead(config: Mapping[str, Any]) -> bool:
+    return config["learner"] == "lookahead_learner"
+
+
+def _base(config: Mapping[str, Any], key: str) -> str:
+    """The learner / mac that does the work: Lookahead's base one, else the configured one."""
+    return config[f"lka_base_{key}"] if _is_lookahead(config) else config[key]
 
 
 def _is_happo(config: Mapping[str, Any]) -> bool:
-    return config["learner"] == "happo_learner"
+    return _base(config, "learner") == "happo_learner"
 
 
 def _feed_forward(config: Mapping[str, Any]) -> bool:
@@ -262,15 +290,28 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "own parameters in turn",
     ),
     Requirement(
-        "mac", _is_happo, lambda c: c["mac"] == "non_shared_mac",
+        "mac", lambda c: _is_happo(c) and not _is_lookahead(c), lambda c: c["mac"] == "non_shared_mac",
         "non_shared_mac with learner=happo_learner (one network per agent)",
     ),
     Requirement(
-        "agent", lambda c: c["mac"] == "non_shared_mac", lambda c: c["agent"].endswith("_ns"),
+        "lka_base_mac", lambda c: _is_happo(c) and _is_lookahead(c), lambda c: c["lka_base_mac"] == "non_shared_mac",
+        "non_shared_mac with lka_base_learner=happo_learner (one network per agent)",
+    ),
+    Requirement(
+        "agent", lambda c: _base(c, "mac") == "non_shared_mac", lambda c: c["agent"].endswith("_ns"),
         f"a non-shared agent ({NON_SHARED_AGENTS}) with mac=non_shared_mac",
     ),
     Requirement(
-        "agent_output_type", lambda c: c["learner"] in POLICY_GRADIENT_LEARNERS,
+        "mac", _is_lookahead, lambda c: c["mac"] == "lookahead_mac",
+        "lookahead_mac with learner=lookahead_learner (it holds the real and the lookahead policies)",
+    ),
+    Requirement(
+        "agent", lambda c: _is_lookahead(c) and c["lookahead"], _feed_forward,
+        "a feed-forward agent (mlp, mlp_ns or use_rnn=False, obs_last_action=False) with Lookahead: imagined "
+        "rollouts start mid-episode, where a recurrent agent's memory of the real episode is not available",
+    ),
+    Requirement(
+        "agent_output_type", lambda c: _base(c, "learner") in POLICY_GRADIENT_LEARNERS,
         lambda c: c["agent_output_type"] == "pi_logits",
         "pi_logits with learner={learner}: a policy-gradient learner needs a policy, not action values",
     ),

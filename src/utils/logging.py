@@ -58,6 +58,18 @@ class Logger:
             self._writer.close()
 
 
+class PrefixedLogger:
+    """Logs through ``logger`` with ``prefix`` before every key: a second learner (e.g. Lookahead's
+    imagined update) reports its diagnostics beside the real ones without overwriting them."""
+
+    def __init__(self, logger: Any, prefix: str) -> None:
+        self.logger = logger
+        self.prefix = prefix
+
+    def log_stat(self, key: str, value: float, t: int) -> None:
+        self.logger.log_stat(f"{self.prefix}{key}", value, t)
+
+
 def get_console_logger() -> logging.Logger:
     """The "pymarl" console logger (shared with sacred, so its messages land in cout.txt too)."""
     logger = logging.getLogger("pymarl")

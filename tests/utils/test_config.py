@@ -428,7 +428,7 @@ def test_choices_refuse_unknown_names(key):
 
 def test_check_choices_takes_the_args_namespace():
     check_choices(SimpleNamespace(**gymma_config()))
-    with pytest.raises(ConfigError, match="'learner': 'nope'; allowed: one of happo_learner, ppo_learner"):
+    with pytest.raises(ConfigError, match="'learner': 'nope'; allowed: one of happo_learner, lookahead_learner, ppo_learner"):
         check_choices(SimpleNamespace(**gymma_config(learner="nope")))
 
 

@@ -1,0 +1,212 @@
+"""Lookahead (Efficient Multi-Agent Cooperation Learning through Teammate Lookahead, Algorithms 1-2)
+over a base learner: HAPPO (``happo_learner``), MAPPO or IPPO (``ppo_learner``).
+
+Policy-gradient agents improve against their teammates' *current* policies pi^k but are then
+evaluated with the *updated* ones pi^{k+1}. Lookahead predicts pi^{k+1} by one update inside a
+learned model, samples the real data with that prediction pi~^{k+1}, and updates the real policy on
+those data with an off-policy (V-trace) advantage of pi^k.
+
+The paper's iteration k, and where each step happens in EPyMARL's loop (``runner.run()`` then
+``learner.train(batch)``, unchanged), one ``train`` call running them shifted by half an iteration:
+
+    paper (Alg. 1)                                    here, in train(batch sampled by pi~^{k+1})
+    4: model learning on the replay B                 (b) B += batch; ``mlearn_steps`` model steps
+    5: imagine with pi^k, one update -> pi~^{k+1}     (c) pi~ <- pi^{k+1} (weights, optimiser,
+                                                          normalisers);  (d) imagine with it and
+                                                          update the copy once -> pi~^{k+2}
+    6: sample real data with mu = pi~^{k+1};          runner.run() (the controller acts with pi~);
+       maximise J(pi, mu) from pi^k -> pi^{k+1}       (a) the base learner's update with the V-trace
+                                                          advantage of pi^k, ratio and HAPPO's M vs mu
+    7: add the data to B                              (b)
+
+Until the model has seen ``lka_warmup_steps`` real steps (and always with ``lookahead: False``) the
+imagined update is skipped, pi~ = pi, and the run is the base learner's, number for number.
+Test episodes and saved policies are pi's (``controllers.lookahead_controller``).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import time
+from types import SimpleNamespace
+from typing import Any, Mapping
+
+import torch
+from torch.distributions import kl_divergence
+
+from components.episode_buffer import EpisodeBatch
+from modules.world_models.dynamics_model import DynamicsModel
+from modules.world_models.model_trainer import ModelTrainer
+from utils.checkpoint import atomic_torch_save
+from utils.logging import PrefixedLogger
+
+
+def lookahead_args(args: SimpleNamespace) -> SimpleNamespace:
+    """The base learner's settings for the imagined update: its own epochs, mini-batches and
+    entropy bonus; plain GAE (imagined data are on-policy)."""
+    return SimpleNamespace(
+        **{
+            **vars(args),
+            "epochs": args.lka_epochs,
+            "mini_batches": args.lka_mini_batches,
+            "entropy_coef": args.lka_entropy_coef,
+            "advantage_estimator": "gae",
+        }
+    )
+
+
+class LookaheadLearner:
+    """A base learner plus a dynamics model and a lookahead copy of it (see the module docstring)."""
+
+    def __init__(self, mac: Any, scheme: Mapping[str, Any], logger: Any, args: SimpleNamespace) -> None:
+        from learners import REGISTRY as learner_registry  # the base learners are registered beside this one
+        from run import build_scheme
+        from runners import REGISTRY as runner_registry
+
+        self.args = args
+        self.mac = mac
+        self.logger = logger
+        self.real = learner_registry[args.lka_base_learner](mac.real, scheme, logger, args)
+        self.enabled = args.lookahead
+        self.real_steps = 0  # real transitions the model has seen
+        self.log_stats_t = -args.learner_log_interval - 1
+        if not self.enabled:
+            return
+        with torch.random.fork_rng(devices=[]):  # the extra parts draw no numbers from the run's stream
+            imagined_args = lookahead_args(args)
+            self.lookahead = learner_registry[args.lka_base_learner](
+                mac.lookahead, scheme, PrefixedLogger(logger, "lka_"), imagined_args
+            )
+            reward_dim = 1 if args.common_reward else args.n_agents
+            model = DynamicsModel.from_env_info(
+                args.env_info, reward_dim, n_models=args.model_n_models, hidden_dim=args.model_hidden_dim,
+                hidden_layers=args.model_hidden_layers, symlog_rewards=args.model_symlog_rewards,
+            ).to(args.device)
+            self.model_trainer = ModelTrainer(
+                model, lr=args.model_lr, batch_size=args.model_batch_size, buffer_size=args.model_buffer_size,
+            )
+            self.imagined = runner_registry[args.lka_runner](args=imagined_args, logger=logger)
+            scheme, groups, preprocess = build_scheme(args.env_info, args)
+            self.imagined.setup(scheme, groups, preprocess, mac.lookahead, model)
+
+    # ------------------------------------------------------------------ one iteration
+    def train(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> dict[str, float]:
+        """(a) real update, (b) model learning, (c) sync pi~ <- pi, (d) imagined update of pi~."""
+        clock = time.perf_counter()
+        before = self._policies(batch) if self.enabled else None
+        stats = self.real.train(batch, t_env, episode_num)  # (a)
+        if not self.enabled:
+            return stats
+        stats = {"time_real_update": time.perf_counter() - clock, **self._kl_gap(batch, before)}
+
+        clock = time.perf_counter()  # (b)
+        self.real_steps += self.model_trainer.add_episodes(batch)
+        stats.update(self.model_trainer.train_steps(self.args.mlearn_steps))  # model_* training losses
+        validation = self.model_trainer.validation_metrics()  # model_* on held-out real transitions
+        stats.update({key.replace("model_", "model_val_", 1): value for key, value in validation.items()})
+        stats["time_model"] = time.perf_counter() - clock
+
+        self._sync_lookahead()  # (c)
+        if self.real_steps >= self.args.lka_warmup_steps:  # (d)
+            for _ in range(self.args.lka_steps):
+                clock = time.perf_counter()
+                imagined = self.imagined.run(*self._start_states(batch))
+                stats["time_imagination"] = time.perf_counter() - clock
+                stats["imagined_return"] = imagined_return(imagined)
+                clock = time.perf_counter()
+                self.lookahead.train(imagined, t_env, episode_num)
+                stats["time_lookahead_update"] = time.perf_counter() - clock
+        self._log(stats, t_env)
+        return stats
+
+    def _sync_lookahead(self) -> None:
+        """pi~ <- pi: actor weights, and deep copies of the critics, optimisers and normalisers."""
+        self.mac.sync_lookahead()
+        self.lookahead.load_state_dict(copy.deepcopy(self.real.state_dict()))
+
+    def _start_states(self, batch: EpisodeBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """``lka_rollouts`` states and observations of the newest real data, drawn without
+        replacement (with, when there are fewer), skipping the last state of every episode."""
+        mask = batch["filled"][:, :-1, 0] > 0
+        continues = mask & (batch["filled"][:, 1:, 0] > 0) & (batch["terminated"][:, :-1, 0] == 0)
+        rows, steps = continues.nonzero(as_tuple=True)
+        n = self.args.lka_rollouts
+        pick = torch.randperm(len(rows))[:n] if len(rows) >= n else torch.randint(len(rows), (n,))
+        rows, steps = rows[pick], steps[pick]
+        return batch["state"][rows, steps], batch["obs"][rows, steps]
+
+    # ------------------------------------------------------------------ diagnostics
+    @torch.no_grad()
+    def _policies(self, batch: EpisodeBatch) -> dict[str, Any]:
+        """pi^k (the real policy before the update) and mu = pi~^{k+1} (the sampler) on ``batch``."""
+        real, lookahead = self.mac.real, self.mac.lookahead
+        return {
+            "pi_k": real.policy_distribution(real.unroll(batch)),
+            "mu": lookahead.policy_distribution(lookahead.unroll(batch)),
+        }
+
+    @torch.no_grad()
+    def _kl_gap(self, batch: EpisodeBatch, before: dict[str, Any]) -> dict[str, float]:
+        """The paper's Fig. 4 diagnostic KL(pi^{k+1} || pi^k) - KL(pi^{k+1} || pi~^{k+1}) on the real
+        states (positive: the lookahead policy predicted the update), and the importance weights
+        rho = pi^k / mu of the joint actions (mean of min(1, rho), fraction clipped at 1)."""
+        real = self.mac.real
+        updated = real.policy_distribution(real.unroll(batch))
+        mask = batch["filled"][:, :-1].float()  # [B, T, 1]
+        mean = lambda x: ((x * mask).sum() / mask.sum().clamp(min=1) / x.shape[-1]).item()  # noqa: E731
+        to_old = kl_divergence(updated, before["pi_k"])  # [B, T, n_agents]
+        to_lookahead = kl_divergence(updated, before["mu"])
+        actions = batch["actions"][:, :-1]
+        log_rho = (before["pi_k"].log_prob(actions) - before["mu"].log_prob(actions)).sum(-1, keepdim=True)
+        rho = log_rho.clamp(max=30.0).exp()
+        return {
+            "kl_updated_to_old": mean(to_old),
+            "kl_updated_to_lookahead": mean(to_lookahead),
+            "kl_gap": mean(to_old - to_lookahead),
+            "rho_mean": mean(rho.clamp(max=1.0)),
+            "rho_clipped_fraction": mean((rho > 1.0).float()),
+        }
+
+    def _log(self, stats: dict[str, float], t_env: int) -> None:
+        if t_env - self.log_stats_t >= self.args.learner_log_interval:
+            for key, value in stats.items():
+                self.logger.log_stat(key, value, t_env)
+            self.log_stats_t = t_env
+
+    # ------------------------------------------------------------------ devices and checkpoints
+    def cuda(self) -> None:
+        self.real.cuda()
+        if self.enabled:
+            self.lookahead.cuda()
+            self.model_trainer.to("cuda")
+
+    def save_models(self, path: str) -> None:
+        """The base learner's files (the real policy), plus ``lookahead.th``: the model with its
+        normalisers and optimiser, the lookahead actors and their learner state."""
+        self.real.save_models(path)
+        if self.enabled:
+            state = {
+                "model_trainer": self.model_trainer.state_dict(),
+                "lookahead_agent": self.mac.lookahead.agent.state_dict(),
+                "lookahead_learner": self.lookahead.state_dict(),
+                "real_steps": self.real_steps,
+            }
+            atomic_torch_save(state, os.path.join(path, "lookahead.th"))
+
+    def load_models(self, path: str) -> None:
+        self.real.load_models(path)
+        self.mac.sync_lookahead()
+        lookahead_file = os.path.join(path, "lookahead.th")
+        if self.enabled and os.path.exists(lookahead_file):
+            state = torch.load(lookahead_file, map_location="cpu")
+            self.model_trainer.load_state_dict(state["model_trainer"])
+            self.mac.lookahead.agent.load_state_dict(state["lookahead_agent"])
+            self.lookahead.load_state_dict(state["lookahead_learner"])
+            self.real_steps = state["real_steps"]
+
+
+def imagined_return(batch: EpisodeBatch) -> float:
+    """Mean over imagined rollouts of their summed (team) reward."""
+    mask = batch["filled"][:, :-1].float()
+    return (batch["reward"][:, :-1] * mask).sum(dim=(1, 2)).mean().item()

@@ -1,0 +1,253 @@
+"""Fitting Lookahead's dynamics model to real transitions, and measuring it on held-out ones.
+
+Lookahead ("Efficient Multi-Agent Cooperation Learning through Teammate Lookahead") trains its
+model of the environment on the real transitions collected so far. :class:`ModelTrainer` keeps
+them in a FIFO (:class:`TransitionBuffer`), sets a random ``validation_fraction`` of every new
+batch aside in a smaller validation FIFO (as MBPO's holdout set, Janner et al. 2019), and takes
+gradient steps on random mini-batches:
+
+* deterministic model (``n_models = 1``, the Lookahead authors' setting): MSE on the normalised
+  state change, the reward (and predicted observations) plus binary cross-entropy on the
+  termination logit;
+* probabilistic ensemble (MBPO): the Gaussian negative log-likelihood ``(mean - y)^2 / var + log var``
+  instead of the MSE, summed over members that each see their own random mini-batch, plus
+  MBPO's small penalty ``0.01 * (sum(max_log_var) - sum(min_log_var))`` that tightens the
+  log-variance bounds.
+
+Constant state/observation dimensions are left out of the loss (the model copies them).
+Optimiser: Adam (lr 5e-4, eps 1e-5, weight decay 1e-5 on the network weights), gradient norm
+clipped at 10.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from components.episode_buffer import EpisodeBatch
+from modules.world_models.dynamics_model import DynamicsModel
+from modules.world_models.transition_buffer import TransitionBuffer, Transitions, transitions_from_episodes
+from utils.config import ConfigError
+
+LOG_VAR_BOUND_PENALTY = 0.01
+"""Weight of MBPO's penalty on the gap between the learnt log-variance bounds."""
+
+
+class ModelTrainer:
+    """Owns the model's training data and optimiser (see the module docstring).
+
+    Args:
+        model: the model to train (its normalisers are updated as data is added).
+        lr, adam_eps, weight_decay: Adam's settings (weight decay only on the network weights).
+        grad_clip: maximum global norm of the gradient.
+        batch_size: transitions per mini-batch (per member for an ensemble).
+        buffer_size: capacity of the training FIFO.
+        validation_fraction: share of added transitions held out for validation, in ``[0, 1)``;
+            the validation FIFO holds ``buffer_size * validation_fraction`` of them.
+        buffer_device: where the FIFOs live (mini-batches are moved to the model's device).
+    """
+
+    def __init__(
+        self,
+        model: DynamicsModel,
+        *,
+        lr: float = 5e-4,
+        adam_eps: float = 1e-5,
+        weight_decay: float = 1e-5,
+        grad_clip: float = 10.0,
+        batch_size: int = 512,
+        buffer_size: int = 100_000,
+        validation_fraction: float = 0.1,
+        buffer_device: str | torch.device = "cpu",
+    ) -> None:
+        _check_arguments(lr, adam_eps, weight_decay, grad_clip, batch_size, buffer_size, validation_fraction)
+        self.model = model
+        self.grad_clip = grad_clip
+        self.batch_size = batch_size
+        self.validation_fraction = validation_fraction
+        self.train_buffer = TransitionBuffer(buffer_size, buffer_device)
+        validation_size = max(1, round(buffer_size * validation_fraction))
+        self.validation_buffer = TransitionBuffer(validation_size, buffer_device) if validation_fraction > 0 else None
+        bounds = [p for name, p in model.named_parameters() if name in ("max_log_var", "min_log_var")]
+        weights = [p for name, p in model.named_parameters() if name not in ("max_log_var", "min_log_var")]
+        groups = [{"params": weights, "weight_decay": weight_decay}]
+        if bounds:
+            groups.append({"params": bounds, "weight_decay": 0.0})
+        self.optimiser = torch.optim.Adam(groups, lr=lr, eps=adam_eps)
+        self.gradient_steps = 0
+
+    @property
+    def device(self) -> torch.device:
+        return self.model.elites.device
+
+    # ------------------------------------------------------------------ data
+    def add_episodes(self, batch: EpisodeBatch) -> int:
+        """Add every valid transition of ``batch`` (see :func:`transitions_from_episodes`);
+        returns how many there were."""
+        transitions = transitions_from_episodes(batch, with_next_obs=self.model.predicts_obs)
+        self.add_transitions(transitions)
+        return int(transitions["state"].shape[0])
+
+    def add_transitions(self, transitions: Transitions) -> None:
+        """Fold ``transitions`` (``[N, ...]`` per field) into the model's normalisers, then split
+        them at random between the training and validation FIFOs."""
+        if transitions["state"].shape[0] == 0:
+            return
+        device = self.device
+        self.model.update_normalisers(
+            transitions["state"].to(device),
+            transitions["next_state"].to(device),
+            transitions["next_obs"].to(device) if self.model.predicts_obs else None,
+        )
+        if self.validation_buffer is None:
+            self.train_buffer.add(transitions)
+            return
+        held_out = torch.rand(transitions["state"].shape[0]) < self.validation_fraction
+        self.train_buffer.add({name: value[~held_out] for name, value in transitions.items()})
+        self.validation_buffer.add({name: value[held_out] for name, value in transitions.items()})
+
+    # ------------------------------------------------------------------ training
+    def loss(self, batch: Transitions) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The training loss on ``batch`` (fields ``[n_models, batch_size, ...]``) and its parts
+        (``state``, ``reward``, ``obs`` when predicted, ``termination``), each summed over members."""
+        model = self.model
+        next_obs = batch.get("next_obs")
+        inputs = model.inputs(batch["state"], batch["actions"])  # [M, B, input_dim]
+        targets = model.targets(batch["state"], batch["next_state"], batch["reward"], next_obs)  # [M, B, G]
+        mean, log_var, termination_logit = model(inputs)
+        error = (mean - targets).square()
+        per_output = error if log_var is None else error * torch.exp(-log_var) + log_var  # [M, B, G]
+        weights = model.target_weights()
+        parts = {}
+        for name, outputs in _output_slices(model).items():
+            weight = weights[outputs]
+            per_sample = (per_output[..., outputs] * weight).sum(-1) / weight.sum().clamp_min(1.0)  # [M, B]
+            parts[name] = per_sample.mean(-1).sum()
+        parts["termination"] = (
+            nn.functional.binary_cross_entropy_with_logits(termination_logit, batch["terminated"], reduction="none")
+            .mean(-1)
+            .sum()
+        )
+        loss = sum(parts.values())
+        if model.probabilistic:
+            loss = loss + LOG_VAR_BOUND_PENALTY * (model.max_log_var.sum() - model.min_log_var.sum())
+        return loss, parts
+
+    def train_steps(self, n_steps: int) -> dict[str, float]:
+        """Take ``n_steps`` gradient steps on random mini-batches of the training FIFO.
+
+        Returns the mean over the steps of the loss (``model_loss``) and its parts
+        (``model_state_loss``, ``model_reward_loss``, ``model_termination_loss``, ``model_obs_loss``).
+        """
+        if len(self.train_buffer) == 0:
+            raise ValueError("the dynamics model has no transitions to train on; add episodes first")
+        totals: dict[str, torch.Tensor] = {}
+        for _ in range(n_steps):
+            batch = self.train_buffer.sample((self.model.n_models, self.batch_size), device=self.device)
+            loss, parts = self.loss(batch)
+            self.optimiser.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            self.optimiser.step()
+            self.gradient_steps += 1
+            named = {"loss": loss} | {f"{part}_loss": value for part, value in parts.items()}
+            for name, value in named.items():
+                totals[name] = totals.get(name, 0.0) + value.detach()
+        return {f"model_{name}": float(total) / max(n_steps, 1) for name, total in totals.items()}
+
+    # ------------------------------------------------------------------ validation
+    @torch.no_grad()
+    def validation_metrics(self) -> dict[str, float]:
+        """Accuracy of the model on the validation FIFO (empty dict while it is empty).
+
+        Picks the ensemble's elites first (the ``n_elites`` members with the lowest normalised
+        mean-prediction error, as MBPO), then reports the elites' average of:
+
+        * ``model_next_state_mse``: mean squared error of the predicted next state, raw units;
+        * ``model_reward_r2``: coefficient of determination of the predicted reward (NaN when the
+          validation rewards are all equal);
+        * ``model_termination_accuracy``: share of transitions whose termination (probability > 0.5)
+          is predicted right;
+        * ``model_obs_mse`` (when observations are predicted): their mean squared error, raw units.
+        """
+        if self.validation_buffer is None or len(self.validation_buffer) == 0:
+            return {}
+        model = self.model
+        data = self.validation_buffer.all(self.device)
+        inputs = model.inputs(data["state"], data["actions"])
+        mean, _, termination_logit = model(inputs.expand(model.n_models, *inputs.shape))
+        targets = model.targets(data["state"], data["next_state"], data["reward"], data.get("next_obs"))
+        weights = model.target_weights()
+        normalised_error = ((mean - targets).square() * weights).sum(-1).mean(-1) / weights.sum()  # [M]
+        model.set_elites(normalised_error.argsort()[: len(model.elites)].sort().values)
+        elites = model.elites
+
+        next_state, reward, next_obs = model.decode(data["state"], mean[elites])  # [E, V, ...]
+        reward_true = data["reward"]
+        reward_error = (reward - reward_true).square().sum((1, 2))  # [E]
+        reward_spread = (reward_true - reward_true.mean(0)).square().sum()
+        reward_r2 = (1 - reward_error / reward_spread).mean() if reward_spread > 0 else torch.tensor(float("nan"))
+        terminated = data["terminated"] > 0.5
+        metrics = {
+            "model_next_state_mse": (next_state - data["next_state"]).square().mean((1, 2)).mean(),
+            "model_reward_r2": reward_r2,
+            "model_termination_accuracy": ((termination_logit[elites] > 0) == terminated).float().mean(),
+        }
+        if next_obs is not None:
+            metrics["model_obs_mse"] = (next_obs - data["next_obs"]).square().mean((1, 2, 3)).mean()
+        return {name: float(value) for name, value in metrics.items()}
+
+    # ------------------------------------------------------------------ persistence and devices
+    def state_dict(self) -> dict:
+        """The model (networks, normalisers, elites), the optimiser and the step count; the FIFOs
+        are not saved (as EPyMARL's replay buffer, they refill after a resume)."""
+        return {
+            "model": self.model.state_dict(),
+            "optimiser": self.optimiser.state_dict(),
+            "gradient_steps": self.gradient_steps,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimiser.load_state_dict(state["optimiser"])  # casts its moments to the parameters' device
+        self.gradient_steps = state["gradient_steps"]
+
+    def to(self, device: str | torch.device) -> ModelTrainer:
+        """Move the model and the optimiser's moments to ``device`` (the FIFOs stay where they are)."""
+        self.model.to(device)
+        self.optimiser.load_state_dict(self.optimiser.state_dict())
+        return self
+
+
+def _output_slices(model: DynamicsModel) -> dict[str, slice]:
+    """Where each predicted quantity sits in the Gaussian part of the output."""
+    state_end = model.state_dim
+    reward_end = state_end + model.reward_dim
+    slices = {"state": slice(0, state_end), "reward": slice(state_end, reward_end)}
+    if model.predicts_obs:
+        slices["obs"] = slice(reward_end, model.gaussian_dim)
+    return slices
+
+
+def _check_arguments(
+    lr: float,
+    adam_eps: float,
+    weight_decay: float,
+    grad_clip: float,
+    batch_size: int,
+    buffer_size: int,
+    validation_fraction: float,
+) -> None:
+    """Raise :class:`ConfigError` naming the first bad argument, its value and what is allowed."""
+    numbers = {"lr": lr, "adam_eps": adam_eps, "grad_clip": grad_clip}
+    for key, value in numbers.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+            raise ConfigError(f"bad value for '{key}': {value!r}; allowed: a number > 0")
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0:
+        raise ConfigError(f"bad value for 'weight_decay': {weight_decay!r}; allowed: a number >= 0")
+    for key, value in {"batch_size": batch_size, "buffer_size": buffer_size}.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"bad value for '{key}': {value!r}; allowed: an integer >= 1")
+    fraction = validation_fraction
+    if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
+        raise ConfigError(f"bad value for 'validation_fraction': {validation_fraction!r}; allowed: a number in [0, 1)")
