@@ -26,11 +26,12 @@ Test episodes and saved policies are pi's (``controllers.lookahead_controller``)
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import time
 from types import SimpleNamespace
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import torch
 from torch.distributions import kl_divergence
@@ -73,7 +74,11 @@ class LookaheadLearner:
         self.log_stats_t = -args.learner_log_interval - 1
         if not self.enabled:
             return
-        with torch.random.fork_rng(devices=[]):  # the extra parts draw no numbers from the run's stream
+        self._cuda_devices = list(range(torch.cuda.device_count())) if str(args.device).startswith("cuda") else []
+        with torch.random.fork_rng(devices=self._cuda_devices):
+            torch.manual_seed(args.seed + 1)  # Lookahead's own stream, seeded apart from the run's
+            self._rng_state = self._capture_rng_state()
+        with self._own_random_stream():  # the extra parts draw no numbers from the run's stream
             imagined_args = lookahead_args(args)
             self.lookahead = learner_registry[args.lka_base_learner](
                 mac.lookahead, scheme, PrefixedLogger(logger, "lka_"), imagined_args
@@ -97,12 +102,21 @@ class LookaheadLearner:
         before = self._policies(batch) if self.enabled else None
         stats = self.real.train(batch, t_env, episode_num)  # (a)
         if not self.enabled:
+            self.mac.sync_lookahead()  # pi~ = pi: training episodes act with the updated policy
             return stats
         stats = {"time_real_update": time.perf_counter() - clock, **self._kl_gap(batch, before)}
+        with self._own_random_stream():
+            stats.update(self._learn_model_and_look_ahead(batch, t_env, episode_num))
+        self._log(stats, t_env)
+        return stats
 
+    def _learn_model_and_look_ahead(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> dict[str, float]:
+        """(b) model learning, (c) sync, (d) imagined update; returns their diagnostics."""
+        stats: dict[str, float] = {}
         clock = time.perf_counter()  # (b)
         self.real_steps += self.model_trainer.add_episodes(batch)
-        stats.update(self.model_trainer.train_steps(self.args.mlearn_steps))  # model_* training losses
+        if len(self.model_trainer.train_buffer) > 0:  # a tiny first batch may all be held out for validation
+            stats.update(self.model_trainer.train_steps(self.args.mlearn_steps))  # model_* training losses
         validation = self.model_trainer.validation_metrics()  # model_* on held-out real transitions
         stats.update({key.replace("model_", "model_val_", 1): value for key, value in validation.items()})
         stats["time_model"] = time.perf_counter() - clock
@@ -117,8 +131,26 @@ class LookaheadLearner:
                 clock = time.perf_counter()
                 self.lookahead.train(imagined, t_env, episode_num)
                 stats["time_lookahead_update"] = time.perf_counter() - clock
-        self._log(stats, t_env)
         return stats
+
+    @contextlib.contextmanager
+    def _own_random_stream(self) -> Iterator[None]:
+        """Run the block on Lookahead's own torch random stream and give the run's back untouched:
+        the model's mini-batches, the start states, the imagined actions and the lookahead update's
+        shuffles draw no number the runner or the real learner would have drawn, so until the first
+        imagined update (and its effect on pi~) the run is the base learner's, number for number."""
+        with torch.random.fork_rng(devices=self._cuda_devices):
+            torch.random.set_rng_state(self._rng_state["cpu"])
+            for device, state in zip(self._cuda_devices, self._rng_state["cuda"]):
+                torch.cuda.set_rng_state(state, device)
+            try:
+                yield
+            finally:
+                self._rng_state = self._capture_rng_state()
+
+    def _capture_rng_state(self) -> dict[str, Any]:
+        """The current torch random states: the CPU's and each used CUDA device's."""
+        return {"cpu": torch.random.get_rng_state(), "cuda": [torch.cuda.get_rng_state(d) for d in self._cuda_devices]}
 
     def _sync_lookahead(self) -> None:
         """pi~ <- pi: actor weights, and deep copies of the critics, optimisers and normalisers."""
@@ -127,10 +159,10 @@ class LookaheadLearner:
 
     def _start_states(self, batch: EpisodeBatch) -> tuple[torch.Tensor, torch.Tensor]:
         """``lka_rollouts`` states and observations of the newest real data, drawn without
-        replacement (with, when there are fewer), skipping the last state of every episode."""
-        mask = batch["filled"][:, :-1, 0] > 0
-        continues = mask & (batch["filled"][:, 1:, 0] > 0) & (batch["terminated"][:, :-1, 0] == 0)
-        rows, steps = continues.nonzero(as_tuple=True)
+        replacement (with, when there are fewer): states the agents acted in (filled steps), the
+        last one of an episode included (a one-step episode has no other); never a final state,
+        whose slot is unfilled."""
+        rows, steps = (batch["filled"][:, :-1, 0] > 0).nonzero(as_tuple=True)
         n = self.args.lka_rollouts
         pick = torch.randperm(len(rows))[:n] if len(rows) >= n else torch.randint(len(rows), (n,))
         rows, steps = rows[pick], steps[pick]

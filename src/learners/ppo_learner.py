@@ -327,10 +327,13 @@ class PPOLearner:
         """The controller's files and one file per part of :meth:`state_dict` (EPyMARL's layout)."""
         self.mac.save_models(path)
         state = self.state_dict()
-        for name in ("critic", "target_critic", "optimisers", "normalisers"):
+        for name in ("critic", "target_critic", "optimisers", "normalisers", "counters"):
             atomic_torch_save(state[name], os.path.join(path, f"{name}.th"))
 
     def load_models(self, path: str) -> None:
         load = lambda name: torch.load(os.path.join(path, f"{name}.th"), map_location="cpu")  # noqa: E731
         self.mac.load_models(path)
-        self.load_state_dict({name: load(name) for name in ("critic", "target_critic", "optimisers", "normalisers")})
+        state = {name: load(name) for name in ("critic", "target_critic", "optimisers", "normalisers")}
+        if os.path.exists(os.path.join(path, "counters.th")):  # checkpoints written before the counters were saved lack it
+            state["counters"] = load("counters")
+        self.load_state_dict(state)

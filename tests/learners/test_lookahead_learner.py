@@ -1,0 +1,341 @@
+"""``learners.lookahead_learner.LookaheadLearner`` in-process, on small hand-built batches.
+
+* ``lookahead: False``, and the warm-up of ``lookahead: True``, are the base learner number for
+  number: same learner state after a ``train`` call, same torch random stream after it;
+* HAPPO under Lookahead: ratio and factor M against the stored behaviour log-probs mu, V-trace
+  with the joint log rho = sum_i (log pi^k_i - log mu_i), checked against hand-written formulas;
+* the imagined update leaves the real learner alone, and the sync is a deep copy;
+* checkpoints round-trip every part (model, lookahead actors and learner, real_steps).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import pytest
+import torch
+
+from components.episode_buffer import EpisodeBatch
+from controllers import REGISTRY as mac_registry
+from learners import REGISTRY as learner_registry
+from run import build_scheme
+from tests.factories import FakeLogger, make_test_args
+
+N_AGENTS, ACTION_DIM, OBS_DIM, STATE_DIM, EPISODE_LIMIT = 2, 3, 4, 6, 5
+LENGTHS = (5, 3, 4, 5, 2, 5)  # full-length rows (bootstrapped) and rows that terminate earlier
+SMALL = {
+    "hidden_dim": 16, "epochs": 2, "mini_batches": 2, "lka_epochs": 2, "lka_mini_batches": 2,
+    "lka_rollouts": 8, "lka_horizon": 3, "mlearn_steps": 5, "model_hidden_dim": 16, "model_hidden_layers": 2,
+    "model_batch_size": 16, "lka_warmup_steps": 0, "learner_log_interval": 0,
+}
+
+
+def env_info(kind: str) -> dict:
+    """A made-up env: no ``state_to_obs``, so the model predicts the observations too."""
+    info = {
+        "n_agents": N_AGENTS, "obs_shape": OBS_DIM, "state_shape": STATE_DIM, "n_actions": ACTION_DIM,
+        "episode_limit": EPISODE_LIMIT, "action_kind": kind,
+    }
+    if kind == "continuous":
+        info["action_low"] = [[-1.0] * ACTION_DIM] * N_AGENTS
+        info["action_high"] = [[1.0] * ACTION_DIM] * N_AGENTS
+    return info
+
+
+def build(kind: str = "continuous", alg: str = "lookahead_happo", seed: int = 0, **overrides) -> tuple[Any, Any]:
+    """A learner of ``alg`` (its yaml + ``SMALL`` + ``overrides``) and its args, built as ``run.py`` does."""
+    info = env_info(kind)
+    args = make_test_args(info, alg=alg, **{**SMALL, **overrides})
+    scheme, groups, preprocess = build_scheme(info, args)
+    buffer_scheme = EpisodeBatch(scheme, groups, 1, 2, preprocess=preprocess).scheme
+    torch.manual_seed(seed)
+    mac = mac_registry[args.mac](buffer_scheme, groups, args)
+    return learner_registry[args.learner](mac, buffer_scheme, FakeLogger(), args), args
+
+
+def acting_controller(learner: Any) -> Any:
+    """The controller that samples training data (pi~ under Lookahead, else the learner's own)."""
+    return learner.mac.lookahead if hasattr(learner.mac, "lookahead") else learner.mac
+
+
+def make_batch(args: Any, sampler: Any, seed: int = 0, lengths: tuple[int, ...] = LENGTHS) -> EpisodeBatch:
+    """Rows of ``lengths`` (the short ones terminate), random observations, rewards and actions,
+    with ``log_prob`` the log-probs of ``sampler`` (a controller) as a runner would store them."""
+    info = env_info(args.action_kind)
+    scheme, groups, preprocess = build_scheme(info, args)
+    batch = EpisodeBatch(scheme, groups, len(lengths), EPISODE_LIMIT + 1, preprocess=preprocess)
+    g = torch.Generator().manual_seed(seed)
+    for b, length in enumerate(lengths):
+        if args.action_kind == "discrete":
+            actions = torch.randint(ACTION_DIM, (length, N_AGENTS, 1), generator=g)
+        else:
+            actions = 0.1 + 0.4 * torch.randn(length, N_AGENTS, ACTION_DIM, generator=g)
+        batch.update(
+            {
+                "obs": torch.randn(length + 1, N_AGENTS, OBS_DIM, generator=g),
+                "state": torch.randn(length + 1, STATE_DIM, generator=g),
+                "avail_actions": torch.ones(length + 1, N_AGENTS, ACTION_DIM, dtype=torch.int),
+            },
+            bs=b, ts=slice(0, length + 1), mark_filled=False,
+        )
+        terminated = torch.zeros(length, 1)
+        terminated[-1] = float(length < EPISODE_LIMIT)
+        rewards = torch.randn(length, 1, generator=g)
+        batch.update({"actions": actions, "reward": rewards, "terminated": terminated}, bs=b, ts=slice(0, length))
+    with torch.no_grad():
+        policy = sampler.policy_distribution(sampler.unroll(batch))
+        log_probs = policy.log_prob(batch["actions"][:, :-1]) * batch["filled"][:, :-1]
+    batch.update({"log_prob": log_probs.unsqueeze(-1)}, ts=slice(0, EPISODE_LIMIT), mark_filled=False)
+    return batch
+
+
+def snapshot(learner: Any) -> dict:
+    """A deep copy of a base learner's state and of its actors' weights."""
+    return copy.deepcopy({"learner": learner.state_dict(), "actors": learner.mac.agent.state_dict()})
+
+
+def assert_same(a: Any, b: Any, path: str = "") -> None:
+    """Nested dicts / lists of tensors and numbers are equal, tensors bit for bit."""
+    if isinstance(a, torch.Tensor):
+        assert isinstance(b, torch.Tensor) and torch.equal(a, b), f"differs at {path}"
+    elif isinstance(a, dict):
+        assert a.keys() == b.keys(), f"keys differ at {path}: {sorted(a)} vs {sorted(b)}"
+        for key in a:
+            assert_same(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), f"lengths differ at {path}"
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_same(x, y, f"{path}[{i}]")
+    else:
+        assert a == b, f"differs at {path}: {a!r} vs {b!r}"
+
+
+def differs(a: Any, b: Any) -> bool:
+    """Whether :func:`assert_same` would fail."""
+    try:
+        assert_same(a, b)
+    except AssertionError:
+        return True
+    return False
+
+
+# --- lookahead: False and the warm-up are the base learner ---------------------------------------
+@pytest.mark.parametrize("kind", ["discrete", "continuous"])
+@pytest.mark.parametrize(
+    "lookahead_overrides",
+    [{"lookahead": False}, {"lookahead": True, "lka_warmup_steps": 10**9}],
+    ids=["lookahead-off", "warm-up"],
+)
+def test_off_and_warm_up_reproduce_the_base_learner(kind, lookahead_overrides):
+    """Two train calls on the same batches from the same seed: the real learner's state, its actors,
+    the acting policy and the torch random stream equal plain HAPPO's (V-trace on stored log-probs)."""
+    lookahead, _ = build(kind, **lookahead_overrides)
+    base, base_args = build(kind, alg="happo", advantage_estimator="vtrace", store_log_probs=True)
+    for call in range(2):
+        results = []
+        for learner in (lookahead, base):
+            batch = make_batch(base_args, acting_controller(learner), seed=call)
+            torch.manual_seed(100 + call)
+            learner.train(batch, t_env=100 * (call + 1), episode_num=call)
+            results.append((torch.get_rng_state(), acting_controller(learner).agent.state_dict()))
+        assert_same(snapshot(lookahead.real), snapshot(base))
+        assert torch.equal(results[0][0], results[1][0]), "the lookahead parts drew from the run's random stream"
+        assert_same(results[0][1], results[1][1])  # training episodes act with pi (= pi~) in both
+
+
+# --- HAPPO's ratio, factor M and V-trace against the stored mu -----------------------------------
+def test_happo_factor_ratio_and_vtrace_against_the_stored_behaviour():
+    """Two agents, one 3-step episode that terminates, agent order [1, 0], one epoch, one mini-batch,
+    raw advantages. The stored mu differs from pi^k (~1/3 per action at init):
+    * the advantage is V-trace with log rho_t = sum_i log pi^k_i(a) - log mu_i(a),
+    * every ratio is pi / mu: the first step's approx_kl is mean(r - 1 - log r) with r = pi^k / mu,
+    * agent 0's factor is M = pi^1_new(a^1) / mu^1(a^1), not pi^1_new / pi^1_k."""
+    learner, args = build(
+        "discrete", epochs=1, mini_batches=1, normalise_advantages=False, standardise_returns=False,
+        lka_warmup_steps=10**9, mlearn_steps=1, gamma=0.9, gae_lambda=0.8, eps_clip=0.2,
+    )
+    real = learner.real
+    real.agent_order = lambda: [1, 0]
+    batch = make_batch(args, learner.mac.real, lengths=(3,))
+    mu = torch.tensor([[0.6, 0.2], [0.5, 0.9], [0.1, 0.15]])  # [T, agents], far from 1/3
+    batch.transition_data["log_prob"][0, :3, :, 0] = mu.log()
+    actions = batch["actions"][0, :3, :, 0]  # [T, agents]
+    rewards = batch["reward"][0, :3, 0]
+    with torch.no_grad():
+        probs_k = learner.mac.real.unroll(batch)[0, :3]  # [T, agents, n_actions]
+    pi_k = probs_k.gather(-1, actions.unsqueeze(-1))[..., 0]  # [T, agents]
+
+    estimator_calls, agent_calls = [], []
+    estimator = real.advantage_estimator
+
+    def spy_estimator(*args_, **kwargs):
+        result = estimator(*args_, **kwargs)
+        estimator_calls.append((args_, kwargs, result))
+        return result
+
+    agent_step = real._agent_step
+
+    def spy_agent_step(agent, mb_batch, acts, advantages, old_log_probs, mask, factor):
+        stats = agent_step(agent, mb_batch, acts, advantages, old_log_probs, mask, factor)
+        agent_calls.append({"agent": agent, "advantages": advantages.clone(), "old": old_log_probs.clone(),
+                            "factor": factor.clone(), "stats": stats})
+        return stats
+
+    real.advantage_estimator, real._agent_step = spy_estimator, spy_agent_step
+    learner.train(batch, t_env=10, episode_num=0)
+
+    # V-trace: log rho joint, by hand
+    (positional, kwargs, (advantages, _)) = estimator_calls[0]
+    log_rho = (pi_k.log() - mu.log()).sum(-1)  # [T]
+    torch.testing.assert_close(kwargs["log_rho"][0, :3, 0], log_rho)
+    values = kwargs["target_values"][0, :4]  # [T + 1, agents]: the bootstrap values
+    gamma, lam = 0.9, 0.8
+    rho = log_rho.exp().clamp(max=1.0)
+    expected = torch.zeros(3, N_AGENTS)
+    running = torch.zeros(N_AGENTS)
+    for t in reversed(range(3)):
+        not_end = 0.0 if t == 2 else 1.0  # the episode terminates at t = 2
+        delta = rho[t] * (rewards[t] + gamma * not_end * values[t + 1] - values[t])
+        running = delta + gamma * lam * rho[t] * not_end * running
+        expected[t] = running
+    torch.testing.assert_close(advantages[0, :3], expected + values[:3] - positional[1][0, :3], rtol=1e-5, atol=1e-6)
+
+    first, second = agent_calls
+    assert (first["agent"], second["agent"]) == (1, 0)
+    for call in agent_calls:  # the ratio's denominator is the stored mu
+        torch.testing.assert_close(call["old"][0, :3], mu.log())
+        torch.testing.assert_close(call["advantages"], advantages)
+    ratio = pi_k[:, 1] / mu[:, 1]
+    assert first["stats"]["approx_kl"] == pytest.approx((ratio - 1 - ratio.log()).mean().item(), rel=1e-5)
+    assert first["stats"]["clipfrac"] == 1.0  # pi^k / mu is outside [0.8, 1.2] on every step
+    assert torch.all(first["factor"][0, :3] == 1.0)
+    with torch.no_grad():
+        probs_new = learner.mac.real.unroll(batch)[0, :3]
+    pi_new_1 = probs_new[:, 1].gather(-1, actions[:, 1:2])[:, 0]
+    torch.testing.assert_close(second["factor"][0, :3], pi_new_1 / mu[:, 1], rtol=1e-5, atol=1e-6)
+    assert not torch.allclose(second["factor"][0, :3], pi_new_1 / pi_k[:, 1], rtol=1e-2)
+
+
+# --- the imagined update and the sync ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "kind, alg", [("continuous", "lookahead_happo"), ("discrete", "lookahead_mappo"), ("continuous", "lookahead_ippo")]
+)
+def test_imagined_update_leaves_the_real_learner_alone(kind, alg):
+    """After (a) the real state is snapshotted; the model learning, sync and imagined update that
+    follow change neither the real learner (critics, optimisers, normalisers, counters) nor its actors,
+    while the lookahead copy does move; its batch is [lka_rollouts, lka_horizon + 1] without gradients."""
+    learner, args = build(kind, alg=alg, standardise_rewards=True)
+    after_real = {}
+    real_train = learner.real.train
+
+    def spy_real_train(*a, **k):
+        stats = real_train(*a, **k)
+        after_real["state"] = snapshot(learner.real)
+        return stats
+
+    imagined_batches = []
+    lookahead_train = learner.lookahead.train
+
+    def spy_lookahead_train(batch, *a, **k):
+        imagined_batches.append(batch)
+        before = snapshot(learner.lookahead)
+        assert_same(before, after_real["state"])  # synchronised: pi~ <- pi before it is updated
+        return lookahead_train(batch, *a, **k)
+
+    learner.real.train, learner.lookahead.train = spy_real_train, spy_lookahead_train
+    stats = learner.train(make_batch(args, learner.mac.lookahead), t_env=50, episode_num=0)
+
+    assert_same(snapshot(learner.real), after_real["state"])
+    assert differs(snapshot(learner.lookahead)["actors"], after_real["state"]["actors"]), "pi~ was not updated"
+    assert differs(snapshot(learner.lookahead)["learner"]["critic"], after_real["state"]["learner"]["critic"])
+    (imagined,) = imagined_batches
+    assert (imagined.batch_size, imagined.max_seq_length) == (args.lka_rollouts, args.lka_horizon + 1)
+    for name, value in imagined.transition_data.items():
+        assert not value.requires_grad, f"imagined field {name} carries a graph"
+    for key in ("kl_gap", "imagined_return", "model_loss", "time_imagination", "time_lookahead_update"):
+        assert math.isfinite(stats[key]), key
+    assert learner.real_steps == sum(LENGTHS)
+
+
+def test_sync_is_a_deep_copy():
+    """Changing every tensor of the lookahead learner and actors after a sync leaves the real ones as they were."""
+    learner, args = build("continuous", standardise_rewards=True, lka_warmup_steps=10**9)
+    learner.train(make_batch(args, learner.mac.lookahead), t_env=50, episode_num=0)  # optimisers get moments
+    learner._sync_lookahead()
+    real_before = snapshot(learner.real)
+    with torch.no_grad():
+        for p in learner.mac.lookahead.parameters():
+            p.add_(1.0)
+        state = learner.lookahead.state_dict()
+        for part in ("critic", "target_critic"):
+            for tensor in state[part].values():
+                tensor.add_(1.0)
+        for optimiser in learner.lookahead.agent_optimisers + [learner.lookahead.critic_optimiser]:
+            for moments in optimiser.state.values():
+                for tensor in moments.values():
+                    tensor.add_(1.0)
+        for stats in (learner.lookahead.reward_stats, learner.lookahead.return_stats):
+            stats.mean.add_(1.0)
+    assert_same(snapshot(learner.real), real_before)
+
+
+# --- checkpoints ---------------------------------------------------------------------------------
+def test_checkpoint_round_trip(tmp_path):
+    """save_models, then load_models into a learner built from another seed: same model predictions,
+    lookahead and real actors, learner states, model trainer state and real_steps."""
+    learner, args = build("continuous")
+    for call in range(2):
+        learner.train(make_batch(args, learner.mac.lookahead, seed=call), t_env=50 * (call + 1), episode_num=call)
+    learner.save_models(str(tmp_path))
+    fresh, _ = build("continuous", seed=1)
+    assert differs(snapshot(fresh.real), snapshot(learner.real))
+    fresh.load_models(str(tmp_path))
+
+    assert fresh.real_steps == learner.real_steps == 2 * sum(LENGTHS)
+    loaded, saved = snapshot(fresh.real), snapshot(learner.real)
+    for state in (loaded, saved):  # the base learners' checkpoint files (EPyMARL's layout) hold no counters
+        del state["learner"]["counters"]
+    assert_same(loaded, saved)
+    assert_same(snapshot(fresh.lookahead), snapshot(learner.lookahead))
+    assert_same(fresh.model_trainer.state_dict(), learner.model_trainer.state_dict())
+    state = torch.randn(7, STATE_DIM)
+    actions = torch.randn(7, N_AGENTS, ACTION_DIM)
+    inputs = fresh.model_trainer.model.inputs(state, actions).expand(1, 7, -1)
+    for a, b in zip(fresh.model_trainer.model(inputs), learner.model_trainer.model(inputs)):
+        assert (a is None and b is None) or torch.equal(a, b)
+    torch.testing.assert_close(fresh.model_trainer.model.step_with_obs(state, actions).next_state,
+                               learner.model_trainer.model.step_with_obs(state, actions).next_state, rtol=0, atol=0)
+
+
+def test_imagination_starts_from_the_states_agents_acted_in():
+    """Start states are states of filled steps, the last one of an episode included (a one-step
+    episode has no other), never a final state; fewer candidates than rollouts are drawn with replacement."""
+    learner, args = build("continuous", lka_rollouts=8)
+    batch = make_batch(args, learner.mac.lookahead, lengths=(1, 1, 1))  # one-step episodes, all terminated
+    states, obs = learner._start_states(batch)
+    assert states.shape == (8, STATE_DIM) and obs.shape == (8, N_AGENTS, OBS_DIM)
+    first_states = batch["state"][:, 0]
+    assert all(any(torch.equal(s, f) for f in first_states) for s in states)
+    batch = make_batch(args, learner.mac.lookahead)
+    learner.args.lka_rollouts = sum(LENGTHS)  # as many as there are filled steps: each exactly once
+    states, obs = learner._start_states(batch)
+    filled = batch["filled"][:, :, 0] > 0
+    expected = batch["state"][filled]
+    assert sorted(map(tuple, states.tolist())) == sorted(map(tuple, expected.tolist()))
+    expected_obs = batch["obs"][filled]
+    assert sorted(map(tuple, obs.flatten(1).tolist())) == sorted(map(tuple, expected_obs.flatten(1).tolist()))
+
+
+def test_a_first_batch_held_out_entirely_for_validation_does_not_stop_training():
+    """A tiny first batch can land wholly in the model's validation FIFO (each transition with
+    probability ``validation_fraction``): the iteration goes on without model steps, the next trains."""
+    learner, args = build("continuous", lka_warmup_steps=10**9)
+    trainer = learner.model_trainer
+    trainer.validation_fraction = 1.0  # every transition of the first batch is held out
+    stats = learner.train(make_batch(args, learner.mac.lookahead, lengths=(1, 1)), t_env=1, episode_num=0)
+    assert len(trainer.train_buffer) == 0 and trainer.gradient_steps == 0 and "model_loss" not in stats
+    trainer.validation_fraction = 0.0
+    stats = learner.train(make_batch(args, learner.mac.lookahead, seed=1), t_env=2, episode_num=1)
+    assert trainer.gradient_steps == args.mlearn_steps and math.isfinite(stats["model_loss"])
