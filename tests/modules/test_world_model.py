@@ -331,3 +331,17 @@ def test_registry_builds_from_env_info():
 def test_bad_arguments_raise_config_error(build, message):
     with pytest.raises(ConfigError, match=message):
         build()
+
+
+def test_imagined_steps_stay_bounded_far_from_the_data():
+    """A state far outside the data (compounding imagined errors) gives a step of at most 10
+    standard deviations of the real deltas (the model's bound), never inf or NaN."""
+    torch.manual_seed(0)
+    model = DynamicsModel(3, 2, 2, 1, action_kind="continuous", action_low=[[-1.0, -1.0]] * 2,
+                          action_high=[[1.0, 1.0]] * 2, state_to_obs=lambda s: s.unsqueeze(-2).expand(*s.shape[:-1], 2, 3))
+    state = torch.full((4, 3), 1e6)
+    step = model.step_with_obs(state, torch.zeros(4, 2, 2))
+    delta = step.next_state - state
+    bound = 10.0 * (model.delta_normaliser.var + 1e-8).sqrt() + model.delta_normaliser.mean.abs()
+    assert torch.isfinite(step.next_state).all() and torch.isfinite(step.reward).all()
+    assert torch.all(delta.abs() <= bound + 1e-3)

@@ -47,6 +47,12 @@ StateToObs = Callable[[torch.Tensor], torch.Tensor]
 """An env's map ``state [..., state_dim] -> observations [..., n_agents, obs_dim]``."""
 
 
+NORMALISED_LIMIT = 10.0
+"""Bound on normalised model inputs and outputs (in standard deviations of the real data): a
+rollout compounding its own errors, or a dimension that barely varies in the data, cannot drive the
+model, and through it the policies being trained, to inf/NaN."""
+
+
 class ImaginedStep(NamedTuple):
     """One imagined step of ``N`` rollouts (:meth:`DynamicsModel.step_with_obs`), raw units."""
 
@@ -250,6 +256,7 @@ class DynamicsModel(nn.Module):
         """Network inputs ``[..., input_dim]`` from states ``[..., state_dim]`` and joint actions
         (see :meth:`encode_actions`); constant state dims are fed as 0."""
         normalised = self.state_normaliser.normalise(state).masked_fill(self.constant_state.mask, 0.0)
+        normalised = normalised.clamp(-NORMALISED_LIMIT, NORMALISED_LIMIT)  # imagined states drift off the data
         return torch.cat([normalised, self.encode_actions(actions)], dim=-1)
 
     def targets(
@@ -312,6 +319,7 @@ class DynamicsModel(nn.Module):
         """Raw-unit ``(next_state [..., state_dim], reward [..., reward_dim], next_obs [..., n_agents,
         obs_dim] or None)`` from a Gaussian-part prediction ``[..., gaussian_dim]`` for ``state``.
         Constant dims are copied: the state's own value, the observations' recorded one."""
+        prediction = prediction.clamp(-NORMALISED_LIMIT, NORMALISED_LIMIT)  # no step leaves the data's range far
         delta = self.delta_normaliser.denormalise(prediction[..., : self.state_dim])
         next_state = torch.where(self.constant_state.mask, state, state + delta)
         reward = prediction[..., self.state_dim : self.state_dim + self.reward_dim]
