@@ -40,7 +40,7 @@ from components.episode_buffer import EpisodeBatch
 from modules.world_models.dynamics_model import DynamicsModel
 from modules.world_models.model_trainer import ModelTrainer
 from utils.checkpoint import atomic_torch_save
-from utils.logging import PrefixedLogger
+from utils.logging import PrefixedLogger, log_if_due
 
 
 def lookahead_args(args: SimpleNamespace) -> SimpleNamespace:
@@ -201,10 +201,7 @@ class LookaheadLearner:
         }
 
     def _log(self, stats: dict[str, float], t_env: int) -> None:
-        if t_env - self.log_stats_t >= self.args.learner_log_interval:
-            for key, value in stats.items():
-                self.logger.log_stat(key, value, t_env)
-            self.log_stats_t = t_env
+        self.log_stats_t = log_if_due(self.logger, stats, t_env, self.log_stats_t, self.args.learner_log_interval)
 
     # ------------------------------------------------------------------ devices and checkpoints
     def cuda(self) -> None:

@@ -36,6 +36,7 @@ from components.running_mean_std import RunningMeanStd
 from learners.minibatches import MiniBatch, minibatches, uses_transitions
 from modules.critics import REGISTRY as critic_registry
 from utils.checkpoint import atomic_torch_save
+from utils.logging import log_if_due
 from utils.returns import ADVANTAGE_ESTIMATORS
 
 
@@ -277,10 +278,7 @@ class PPOLearner:
 
     # ------------------------------------------------------------------ logging and persistence
     def _log(self, stats: dict[str, float], t_env: int) -> None:
-        if t_env - self.log_stats_t >= self.args.learner_log_interval:
-            for key, value in stats.items():
-                self.logger.log_stat(key, value, t_env)
-            self.log_stats_t = t_env
+        self.log_stats_t = log_if_due(self.logger, stats, t_env, self.log_stats_t, self.args.learner_log_interval)
 
     def cuda(self) -> None:
         self.mac.cuda()

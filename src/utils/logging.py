@@ -58,6 +58,16 @@ class Logger:
             self._writer.close()
 
 
+def log_if_due(logger: Any, stats: dict[str, float], t_env: int, last_t: int, interval: int) -> int:
+    """Log every entry of ``stats`` at ``t_env`` if ``interval`` env steps passed since ``last_t``;
+    returns the step of the latest log (learners report their diagnostics this way)."""
+    if t_env - last_t < interval:
+        return last_t
+    for key, value in stats.items():
+        logger.log_stat(key, value, t_env)
+    return t_env
+
+
 class PrefixedLogger:
     """Logs through ``logger`` with ``prefix`` before every key: a second learner (e.g. Lookahead's
     imagined update) reports its diagnostics beside the real ones without overwriting them."""

@@ -7,11 +7,10 @@ controlled player), independently of ``envs.gfootball``'s slicing of the simple1
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -36,15 +35,6 @@ PAPER = {
 
 RIGHT, SHOT, IDLE = 5, 12, 0
 """gfootball's default action set: move right, shoot, do nothing."""
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _cwd_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """Keep anything the engine might write out of the repository."""
-    old = os.getcwd()
-    os.chdir(tmp_path_factory.mktemp("gfootball_cwd"))
-    yield
-    os.chdir(old)
 
 
 def make(key: str, time_limit: int = 100, seed: int | None = 0, common_reward: bool = True,

@@ -22,7 +22,7 @@ import torch
 import yaml
 
 from envs import REGISTRY, EnvArgsError, EnvKeyError, MultiAgentEnv
-from tests.support.harl_partitions import HARL_3X2
+from tests.support.harl_partitions import HARL_3X2, harl_factorization
 
 mamujoco_v1 = pytest.importorskip("gymnasium_robotics").mamujoco_v1
 
@@ -51,12 +51,7 @@ def make(key: str, time_limit: int = 1000, seed: int | None = 0, common_reward: 
 def make_raw(key: str) -> Any:
     """The raw MaMuJoCo parallel env the key stands for (1000-step limit lifted out of the way)."""
     scenario, conf = key.split(":")[1].split("-")
-    factorization = None
-    if conf == "3x2":
-        parts, edges, global_nodes = mamujoco_v1.get_parts_and_edges(scenario, None)
-        by_label = {node.label: node for node in parts[0]}
-        factorization = {"partition": [tuple(by_label[n] for n in group) for group in HARL_3X2[scenario]],
-                         "edges": edges, "globals": global_nodes}
+    factorization = harl_factorization(mamujoco_v1, scenario) if conf == "3x2" else None
     return mamujoco_v1.parallel_env(scenario=scenario, agent_conf=conf, agent_obsk=1,
                                     agent_factorization=factorization, max_episode_steps=100_000)
 

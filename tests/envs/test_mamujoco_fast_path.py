@@ -21,7 +21,7 @@ from envs import REGISTRY, EnvArgsError, MultiAgentEnv
 from envs.mamujoco import MaMuJoCoAdapter, global_action_source, step_observation_is_state
 from envs.pettingzoo_adapter import PettingZooAdapter
 from envs.state_to_obs import NORM_EPS
-from tests.support.harl_partitions import HARL_3X2
+from tests.support.harl_partitions import harl_factorization
 
 mamujoco_v1 = pytest.importorskip("gymnasium_robotics").mamujoco_v1
 
@@ -31,12 +31,7 @@ PAPER_TASKS = ["Ant-2x4", "Ant-4x2", "HalfCheetah-2x3", "HalfCheetah-3x2", "Walk
 def make_raw(task: str, max_episode_steps: int) -> Any:
     """The package's parallel env for ``task`` (3x2: HARL's groups, built here from joint labels)."""
     scenario, conf = task.split("-")
-    factorization = None
-    if conf == "3x2":
-        parts, edges, global_nodes = mamujoco_v1.get_parts_and_edges(scenario, None)
-        by_label = {node.label: node for node in parts[0]}
-        factorization = {"partition": [tuple(by_label[n] for n in group) for group in HARL_3X2[scenario]],
-                         "edges": edges, "globals": global_nodes}
+    factorization = harl_factorization(mamujoco_v1, scenario) if conf == "3x2" else None
     return mamujoco_v1.parallel_env(scenario=scenario, agent_conf=conf, agent_obsk=1, agent_factorization=factorization,
                                     max_episode_steps=max_episode_steps, disable_env_checker=True)
 
