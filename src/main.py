@@ -7,7 +7,9 @@ names, combinations) before sacred creates a run directory, so a bad name, key o
 one line naming it and what is allowed (exit code 2). The run itself is a
 sacred ``Experiment("pymarl")`` observed by a FileStorageObserver in
 ``<local_results_path>/sacred/<name>/<env key>/<id>/``; an error inside it is recorded there as
-FAILED and printed as one line (exit code 1).
+FAILED and printed as one line (exit code 1), as is a non-finite loss, gradient or parameter in a
+learner (``utils.finite_checks``). Ctrl-C and SIGTERM stop the run in order (``utils.stop_signals``):
+status INTERRUPTED, env workers closed, exit code 130 or 143; a second signal exits at once.
 """
 
 from __future__ import annotations
@@ -30,10 +32,13 @@ from run import env_label, run  # noqa: E402
 from runners.env_pool import EnvWorkerError  # noqa: E402
 from utils.config import ConfigError, apply_overrides, load_config, parse_overrides  # noqa: E402
 from utils.config_checks import VALUE_RULES, check_config  # noqa: E402
+from utils.finite_checks import NonFiniteError  # noqa: E402
 from utils.logging import get_console_logger  # noqa: E402
+from utils.stop_signals import handled as stop_signals_handled  # noqa: E402
 
 SETTINGS["CAPTURE_MODE"] = "fd"  # cout.txt gets everything printed, subprocesses included
 USER_ERRORS = (ConfigError, EnvArgsError)
+RUN_ERRORS = (EnvWorkerError, NonFiniteError)  # failures of the run itself, told in one line
 
 
 def split_command_line(argv: list[str]) -> tuple[str | None, str | None, list[str]]:
@@ -78,23 +83,21 @@ def make_experiment(config: dict) -> Experiment:
 
 def main(argv: list[str]) -> int:
     logger = get_console_logger()
-    try:
-        config = build_config(argv)
-    except USER_ERRORS as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    experiment = make_experiment(config)
-    try:
-        experiment.run()
-    except USER_ERRORS as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except EnvWorkerError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        logger.warning("Interrupted: the sacred run is marked INTERRUPTED; saved checkpoints are complete")
-        return 130
+    with stop_signals_handled():
+        try:
+            experiment = make_experiment(build_config(argv))
+            experiment.run()
+        except USER_ERRORS as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        except RUN_ERRORS as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt as interrupt:
+            signal_name = getattr(interrupt, "signal_name", "SIGINT")
+            logger.warning("Interrupted by %s: the sacred run is marked INTERRUPTED; saved checkpoints are complete",
+                           signal_name)
+            return getattr(interrupt, "exit_code", 130)
     return 0
 
 

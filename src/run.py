@@ -26,7 +26,9 @@ from runners import REGISTRY as runner_registry
 from utils.checkpoint import list_checkpoint_steps
 from utils.config import ConfigError
 from utils.config_checks import check_choices
+from utils.finite_checks import NonFiniteError
 from utils.logging import Logger
+from utils.stop_signals import deferred
 from utils.timehelper import time_left, time_str
 
 
@@ -184,49 +186,70 @@ def report_progress(logger: Logger, episode: int, t_env: int, steps: int, second
 
 
 def train(args: SimpleNamespace, runner: Any, buffer: ReplayBuffer, learner: Any, logger: Logger) -> None:
-    """The on-line loop: collect, learn, and periodically test, save and report."""
+    """The on-line loop: collect, learn, and periodically test, save and report.
+
+    On Ctrl-C or SIGTERM (``utils.stop_signals``) the loop stops, reports and saves a final
+    checkpoint (``save_model``) before the interrupt goes on up; a learner update is never cut in
+    half. A non-finite loss, gradient or parameter (``utils.finite_checks``) stops it at once,
+    reported with the update's ``t_env``: the last checkpoint saved stays the last one.
+    """
     episode = 0
     last_test_t, last_log_t = -args.test_interval - 1, -args.log_interval - 1
     last_save_t = 0
     start_time, last_time = time.time(), time.time()
     test_seconds = 0.0  # time spent in test episodes and checkpoint saves
     t_start = runner.t_env
+
+    def report() -> None:
+        report_progress(logger, episode, runner.t_env, runner.t_env - t_start, time.time() - start_time, test_seconds)
+
     logger.console_logger.info("Beginning training for %d timesteps", args.t_max)
 
-    while runner.t_env <= args.t_max:
-        episode_batch = runner.run(test_mode=False)
-        buffer.insert_episode_batch(episode_batch)
-        if buffer.can_sample(args.batch_size):
-            sample = buffer.sample(args.batch_size)
-            sample = sample[:, : sample.max_t_filled()]
-            if sample.device != torch.device(args.device):
-                sample.to(args.device)
-            learner.train(sample, runner.t_env, episode)
-        episode += args.batch_size_run
+    try:
+        while runner.t_env <= args.t_max:
+            episode_batch = runner.run(test_mode=False)
+            buffer.insert_episode_batch(episode_batch)
+            if buffer.can_sample(args.batch_size):
+                sample = buffer.sample(args.batch_size)
+                sample = sample[:, : sample.max_t_filled()]
+                if sample.device != torch.device(args.device):
+                    sample.to(args.device)
+                with deferred():
+                    learner.train(sample, runner.t_env, episode)
+            episode += args.batch_size_run
 
-        if runner.t_env - last_test_t >= args.test_interval:
-            logger.console_logger.info("t_env: %d / %d", runner.t_env, args.t_max)
-            logger.console_logger.info(
-                "Estimated time left: %s. Time passed: %s",
-                time_left(last_time, last_test_t, runner.t_env, args.t_max) if last_test_t >= 0 else "-",
-                time_str(time.time() - start_time),
-            )
-            last_time, last_test_t = time.time(), runner.t_env
-            runner.run_tests()
-            test_seconds += time.time() - last_time
+            if runner.t_env - last_test_t >= args.test_interval:
+                logger.console_logger.info("t_env: %d / %d", runner.t_env, args.t_max)
+                logger.console_logger.info(
+                    "Estimated time left: %s. Time passed: %s",
+                    time_left(last_time, last_test_t, runner.t_env, args.t_max) if last_test_t >= 0 else "-",
+                    time_str(time.time() - start_time),
+                )
+                last_time, last_test_t = time.time(), runner.t_env
+                runner.run_tests()
+                test_seconds += time.time() - last_time
 
-        if args.save_model and (runner.t_env - last_save_t >= args.save_model_interval or last_save_t == 0):
-            save_started = time.time()
+            if args.save_model and (runner.t_env - last_save_t >= args.save_model_interval or last_save_t == 0):
+                save_started = time.time()
+                save_checkpoint(learner, args, runner.t_env, logger)
+                test_seconds += time.time() - save_started
+                last_save_t = runner.t_env
+
+            if runner.t_env - last_log_t >= args.log_interval:
+                report()
+                last_log_t = runner.t_env
+    except NonFiniteError as error:
+        raise error.at(runner.t_env) from None
+    except KeyboardInterrupt as interrupt:
+        signal_name = getattr(interrupt, "signal_name", "SIGINT")
+        logger.console_logger.warning("%s: stopping training at t_env %d", signal_name, runner.t_env)
+        report()
+        if args.save_model:
             save_checkpoint(learner, args, runner.t_env, logger)
-            test_seconds += time.time() - save_started
-            last_save_t = runner.t_env
-
-        if runner.t_env - last_log_t >= args.log_interval:
-            report_progress(logger, episode, runner.t_env, runner.t_env - t_start, time.time() - start_time, test_seconds)
-            last_log_t = runner.t_env
+        raise
 
     if last_log_t != runner.t_env:
-        report_progress(logger, episode, runner.t_env, runner.t_env - t_start, time.time() - start_time, test_seconds)
+        report()
     if args.save_model:
         save_checkpoint(learner, args, runner.t_env, logger)
     logger.console_logger.info("Finished training after %s", time_str(time.time() - start_time))

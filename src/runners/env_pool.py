@@ -15,12 +15,20 @@ asked) reset in turn, exactly as one env at a time would be.
 Subprocess workers never hang the learner: an exception inside a worker is sent back with its
 traceback and re-raised here as :class:`EnvWorkerError`; a worker that dies silently (segfault,
 OOM kill) is noticed within ``poll_seconds``.
+
+Workers never outlive the learner either, even when it dies without cleanup (``kill -9``, OOM):
+a worker holds no copy of any pool's learner-side pipe end (it closes the ones it inherited when
+forked), so the learner's death closes its pipe and ``recv`` ends with EOF; it also checks every
+``PARENT_CHECK_SECONDS`` while idle that its parent is still the process that started it, in case
+something else keeps a copy of the pipe open. SIGINT and SIGTERM stop a worker quietly (the
+learner stops the run), closing its envs.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
 import traceback
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -29,6 +37,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 EnvFactory = Callable[[], Any]
+PARENT_CHECK_SECONDS = 1.0  # how often an idle worker checks that the learner is still alive
+# The learner-side pipe ends of every live SubprocessEnvs in this process: a worker forked from it
+# closes all of them, so none outlives the learner in another process.
+_learner_ends: set[Connection] = set()
 
 
 class EnvWorkerError(RuntimeError):
@@ -172,19 +184,47 @@ class InProcessEnvs:
             env.close()
 
 
-def _worker(remote: Connection, make_envs: list[EnvFactory]) -> None:
+class _LearnerGone(Exception):
+    """The process that started this worker has died (or closed the pipe without "close")."""
+
+
+def _detach_from_learner() -> None:
+    """In a freshly forked worker: close the inherited learner-side pipe ends (its own and other
+    workers'), and let SIGINT/SIGTERM raise KeyboardInterrupt instead of the learner's handlers."""
+    for end in _learner_ends:
+        end.close()
+    _learner_ends.clear()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, signal.default_int_handler)
+
+
+def _next_command(remote: Connection, learner_pid: int) -> tuple[str, Any]:
+    """The learner's next command; :class:`_LearnerGone` if the learner dies while we wait."""
+    while not remote.poll(PARENT_CHECK_SECONDS):
+        if os.getppid() != learner_pid:  # re-parented: the learner is dead
+            raise _LearnerGone
+    try:
+        return remote.recv()
+    except EOFError:
+        raise _LearnerGone from None
+
+
+def _worker(remote: Connection, make_envs: list[EnvFactory], learner_pid: int) -> None:
     """Subprocess main loop: build this worker's envs, then answer commands until "close".
 
     Commands address envs by their index in this worker: ("step", (indices, actions)) with
     ``actions[i]`` for env ``indices[i]``, ("step_reset", (indices, actions)) (an env whose episode
-    ended is reset too), ("reset", None), ("save_replay", None), ("close", None).
+    ended is reset too), ("reset", None), ("save_replay", None), ("close", None). The worker ends
+    quietly, closing its envs, when the learner (``learner_pid``) is gone or a stop signal arrives.
     """
+    _detach_from_learner()
     envs: list[Any] = []
     try:
         envs = [make() for make in make_envs]
         remote.send(("ok", envs[0].get_env_info()))
         while True:
-            command, payload = remote.recv()
+            command, payload = _next_command(remote, learner_pid)
             if command in ("step", "step_reset"):
                 indices, actions = payload
                 remote.send(("ok", _step([envs[i] for i in indices], actions, command == "step_reset")))
@@ -196,11 +236,13 @@ def _worker(remote: Connection, make_envs: list[EnvFactory]) -> None:
                 break
             else:
                 raise ValueError(f"unknown worker command {command!r}")
-    except KeyboardInterrupt:
-        pass
+    except (KeyboardInterrupt, _LearnerGone, BrokenPipeError, ConnectionResetError):
+        pass  # stopped, or nobody is left to answer
     except BaseException as error:  # report every failure to the learner instead of dying silently
         try:
             remote.send(("error", (error, traceback.format_exc(), not envs)))
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the learner is gone
         except Exception:  # the exception itself may not pickle: send its text
             remote.send(("error", (RuntimeError(f"{type(error).__name__}: {error}"), traceback.format_exc(), not envs)))
     finally:
@@ -234,8 +276,12 @@ class SubprocessEnvs:
         self.processes: list[mp.process.BaseProcess] = []
         for w, block in enumerate(blocks):
             parent, child = context.Pipe()
+            _learner_ends.add(parent)  # before the fork: the new worker closes its copy too
             process = context.Process(
-                target=_worker, args=(child, [env_factories[i] for i in block]), daemon=True, name=f"env-worker-{w}"
+                target=_worker,
+                args=(child, [env_factories[i] for i in block], os.getpid()),
+                daemon=True,
+                name=f"env-worker-{w}",
             )
             process.start()
             child.close()
@@ -310,4 +356,5 @@ class SubprocessEnvs:
                 process.terminate()
         for remote in self.remotes:
             remote.close()
+            _learner_ends.discard(remote)
         self.remotes, self.processes = [], []
