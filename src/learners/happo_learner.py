@@ -25,7 +25,8 @@ import torch
 from torch.optim import Adam
 
 from components.episode_buffer import EpisodeBatch
-from learners.ppo_learner import PPOLearner, masked_mean
+from learners.ppo_learner import PPOLearner, masked_mean, transition_steps
+from utils.finite_checks import check_update
 
 
 class HAPPOLearner(PPOLearner):
@@ -43,7 +44,7 @@ class HAPPOLearner(PPOLearner):
         actions = batch["actions"][:, :-1]
         with torch.no_grad():
             old_log_probs = self.behaviour_log_probs(batch, actions)  # log mu, [B, T, n_agents]
-            old_values = self.critic(batch)[:, :-1, :, 0]
+            old_values = self.critic(batch, transition_steps(batch))[..., 0]
             log_rho = self._log_importance_ratios(batch, actions, old_log_probs)
         advantages, returns = self._advantages(batch, rewards, terminated, mask, log_rho)
 
@@ -107,6 +108,7 @@ class HAPPOLearner(PPOLearner):
         optimiser.zero_grad()
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(params, self.args.grad_norm_clip)
+        check_update(self, f"actor of agent {agent}", loss, grad_norm, params)
         optimiser.step()
         return {"pg_loss": loss.item(), "agent_grad_norm": grad_norm.item(), **stats}
 

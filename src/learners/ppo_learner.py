@@ -36,12 +36,19 @@ from components.running_mean_std import RunningMeanStd
 from learners.minibatches import MiniBatch, minibatches, uses_transitions
 from modules.critics import REGISTRY as critic_registry
 from utils.checkpoint import atomic_torch_save
+from utils.finite_checks import check_update
 from utils.logging import log_if_due
 from utils.returns import ADVANTAGE_ESTIMATORS
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (x * mask).sum() / mask.sum().clamp(min=1)
+
+
+def transition_steps(batch: EpisodeBatch) -> slice:
+    """The slots holding transitions, ``[:, :-1]``: a mini-batch of shuffled transitions is ``[M, 2]``,
+    so networks run on its final slots would double the work."""
+    return slice(0, batch.max_seq_length - 1)
 
 
 def standardise(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -90,7 +97,7 @@ class PPOLearner:
         actions = batch["actions"][:, :-1]
         with torch.no_grad():
             old_log_probs = self.behaviour_log_probs(batch, actions)
-            old_values = self.critic(batch)[:, :-1, :, 0]
+            old_values = self.critic(batch, transition_steps(batch))[..., 0]
             log_rho = self._log_importance_ratios(batch, actions, old_log_probs)
 
         for _ in range(self.args.epochs):
@@ -192,7 +199,7 @@ class PPOLearner:
         self, batch: EpisodeBatch, returns: torch.Tensor, old_values: torch.Tensor, mask: torch.Tensor
     ) -> dict[str, float]:
         """One gradient step of the critic towards ``returns`` (optionally clipped around ``old_values``)."""
-        values = self.critic(batch)[:, :-1, :, 0]
+        values = self.critic(batch, transition_steps(batch))[..., 0]  # not the final slot's
         error = self._value_error(values, returns)
         if self.args.value_clip > 0:  # the clipped value loss of MAPPO / HARL
             clip = self.args.value_clip
@@ -202,6 +209,7 @@ class PPOLearner:
         self.critic_optimiser.zero_grad()
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.critic_params, self.args.grad_norm_clip)
+        check_update(self, "critic", loss, grad_norm, self.critic_params)
         self.critic_optimiser.step()
         self.critic_training_steps += 1
 
@@ -273,6 +281,7 @@ class PPOLearner:
         self.agent_optimiser.zero_grad()
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.agent_params, self.args.grad_norm_clip)
+        check_update(self, "actor", loss, grad_norm, self.agent_params)
         self.agent_optimiser.step()
         return {"pg_loss": loss.item(), "agent_grad_norm": grad_norm.item(), **stats}
 

@@ -15,6 +15,7 @@ from modules.world_models.dynamics_model import DynamicsModel
 from modules.world_models.model_trainer import ModelTrainer
 from modules.world_models.transition_buffer import TransitionBuffer, transitions_from_episodes
 from utils.config import ConfigError
+from utils.finite_checks import NonFiniteError
 
 STATE_DIM, N_AGENTS, ACTION_DIM = 4, 2, 2
 THRESHOLD = 1.0  # the linear system terminates when the next state's first entry exceeds it
@@ -100,6 +101,21 @@ def test_train_steps_reports_finite_losses_and_validation_split():
     assert set(losses) == {"model_loss", "model_state_loss", "model_reward_loss", "model_termination_loss"}
     assert all(torch.isfinite(torch.tensor(value)) for value in losses.values())
     assert trainer.gradient_steps == 5
+
+
+def test_a_nan_reward_stops_model_training_before_the_step():
+    """A NaN in the data makes the loss NaN: the trainer raises (naming itself and the quantity)
+    before the optimiser step, so the model's weights stay finite and unchanged."""
+    generator = torch.Generator().manual_seed(0)
+    trainer = ModelTrainer(continuous_model(), batch_size=64, buffer_size=5000, validation_fraction=0.0)
+    transitions = linear_transitions(3000, linear_system(generator), generator)
+    transitions["reward"][::2] = float("nan")  # half the data: every mini-batch holds some
+    trainer.add_transitions(transitions)
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    with pytest.raises(NonFiniteError, match=r"non-finite dynamics model loss \(nan\) in ModelTrainer"):
+        trainer.train_steps(1)
+    assert all(torch.equal(p, q) for p, q in zip(trainer.model.parameters(), before))
+    assert trainer.gradient_steps == 0
 
 
 def test_ensemble_is_one_batched_network_with_differing_members():

@@ -1,5 +1,6 @@
 """State-value critics: ``REGISTRY[args.critic_type](scheme, args)``; ``critic(batch)`` returns
-values ``[batch, time, n_agents, 1]`` for every stored step (including the final-state slot)."""
+values ``[batch, time, n_agents, 1]`` for every stored step (including the final-state slot);
+``critic(batch, t)`` for step ``t`` or a slice of steps."""
 
 from modules.critics.ac import ACCritic, ACCriticNS
 from modules.critics.centralV import CentralVCritic, CentralVCriticNS

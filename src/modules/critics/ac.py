@@ -26,8 +26,10 @@ class ACCritic(nn.Module):
         size = (obs if isinstance(obs, int) else obs[0]) + (0 if self.per_agent else self.n_agents)
         self.net = ValueMLP(size, args.hidden_dim, self.n_agents, self.per_agent, NetworkOptions.from_args(args))
 
-    def forward(self, batch: EpisodeBatch, t: int | None = None) -> torch.Tensor:
-        ts = slice(None) if t is None else slice(t, t + 1)
+    def forward(self, batch: EpisodeBatch, t: int | slice | None = None) -> torch.Tensor:
+        """Values ``[B, steps, n_agents, 1]`` at step ``t``, at the steps of a slice ``t`` (learners
+        pass the transitions only), or at every stored step."""
+        ts = t if isinstance(t, slice) else slice(None) if t is None else slice(t, t + 1)
         obs = batch["obs"][:, ts]
         if not self.per_agent:
             obs = torch.cat([obs, agent_ids(obs.shape[0], obs.shape[1], self.n_agents, obs.device)], dim=-1)

@@ -28,8 +28,10 @@ class CentralVCritic(nn.Module):
         options = NetworkOptions.from_args(args)
         self.net = ValueMLP(self._get_input_shape(scheme), args.hidden_dim, self.n_agents, self.per_agent, options)
 
-    def forward(self, batch: EpisodeBatch, t: int | None = None) -> torch.Tensor:
-        ts = slice(None) if t is None else slice(t, t + 1)
+    def forward(self, batch: EpisodeBatch, t: int | slice | None = None) -> torch.Tensor:
+        """Values ``[B, steps, n_agents, 1]`` at step ``t``, at the steps of a slice ``t`` (learners
+        pass the transitions only), or at every stored step."""
+        ts = t if isinstance(t, slice) else slice(None) if t is None else slice(t, t + 1)
         return self.net(self._build_inputs(batch, ts))
 
     def _build_inputs(self, batch: EpisodeBatch, ts: slice) -> torch.Tensor:

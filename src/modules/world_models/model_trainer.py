@@ -28,6 +28,7 @@ from components.episode_buffer import EpisodeBatch
 from modules.world_models.dynamics_model import DynamicsModel
 from modules.world_models.transition_buffer import TransitionBuffer, Transitions, transitions_from_episodes
 from utils.config import ConfigError
+from utils.finite_checks import check_update
 
 LOG_VAR_BOUND_PENALTY = 0.01
 """Weight of MBPO's penalty on the gap between the learnt log-variance bounds."""
@@ -147,7 +148,8 @@ class ModelTrainer:
             loss, parts = self.loss(batch)
             self.optimiser.zero_grad()
             loss.backward()
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
+            check_update(self, "dynamics model", loss, grad_norm, self.model.parameters())
             self.optimiser.step()
             self.gradient_steps += 1
             named = {"loss": loss} | {f"{part}_loss": value for part, value in parts.items()}
