@@ -22,6 +22,7 @@ class with a different :mod:`runners.env_pool`. Two ways to collect, both steppi
 
 from __future__ import annotations
 
+import time
 from functools import partial
 from types import SimpleNamespace
 from typing import Any, Callable, Mapping
@@ -66,6 +67,8 @@ class RolloutRunner:
         self.t_env = 0
         self.log_train_stats_t = -1000000
         self.returns = {"train": [], "test": []}
+        self.rollout_seconds: list[float] = []  # wall time of each training run since the last log
+        self._rollout_started = 0.0
         self.lengths = {"train": [], "test": []}
         self.env_stats: dict[str, dict[str, list[float]]] = {"train": {}, "test": {}}
         self.new_batch: Callable[[], EpisodeBatch] | None = None
@@ -98,13 +101,16 @@ class RolloutRunner:
     def run(self, test_mode: bool = False, n_episodes: int | None = None) -> EpisodeBatch:
         """Training: one segment of every env (``rollout_length > 0``) or one episode in each.
         Tests: one whole episode in each of the first ``n_episodes`` envs (default: all)."""
-        if not self.rollout_length:
+        if test_mode and self.rollout_length:
+            if self._test_envs is None:
+                self._test_envs = self.make_pool(env_factories(self.args, seed_offset=self.batch_size))
+            return self._run_episodes(self._test_envs, self._new_episode_batch, test_mode, n_episodes)
+        if test_mode:
             return self._run_episodes(self.envs, self.new_batch, test_mode, n_episodes)
-        if not test_mode:
+        self._rollout_started = time.perf_counter()  # its wall time is logged with the training returns
+        if self.rollout_length:
             return self._run_segment()
-        if self._test_envs is None:
-            self._test_envs = self.make_pool(env_factories(self.args, seed_offset=self.batch_size))
-        return self._run_episodes(self._test_envs, self._new_episode_batch, test_mode, n_episodes)
+        return self._run_episodes(self.envs, self.new_batch, test_mode, n_episodes)
 
     def _run_episodes(
         self, envs: Any, new_batch: Callable[[], EpisodeBatch], test_mode: bool, n_episodes: int | None
@@ -211,6 +217,8 @@ class RolloutRunner:
     # ------------------------------------------------------------------ statistics
     def _record(self, test_mode: bool, returns: np.ndarray, lengths: np.ndarray, infos: list[dict]) -> None:
         mode = "test" if test_mode else "train"
+        if not test_mode:
+            self.rollout_seconds.append(time.perf_counter() - self._rollout_started)
         self.returns[mode].extend(returns)
         self.lengths[mode].extend(lengths.tolist())
         for info in infos:
@@ -221,6 +229,8 @@ class RolloutRunner:
             self._log(mode, "test_")
         elif not test_mode and self.returns[mode] and self.t_env - self.log_train_stats_t >= self.args.runner_log_interval:
             self._log(mode, "")
+            self.logger.log_stat("time_real_rollout", float(np.mean(self.rollout_seconds)), self.t_env)
+            self.rollout_seconds = []
             selector = self.mac.action_selector
             if hasattr(selector, "epsilon"):
                 self.logger.log_stat("epsilon", selector.epsilon, self.t_env)

@@ -8,6 +8,8 @@ runner. Real lbforaging envs check the time-limit / termination split on a real 
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -163,7 +165,7 @@ def test_episode_and_parallel_runners_give_identical_batches(closing):
         torch.manual_seed(5)
         batches.append([rollout.run(), rollout.run()])
         t_envs.append(rollout.t_env)
-        logs.append(logger.calls)
+        logs.append([call for call in logger.calls if call[0] != "time_real_rollout"])  # wall times differ
     for first, second in zip(*batches):
         assert set(first.transition_data) == set(second.transition_data)
         for key in first.transition_data:
@@ -203,6 +205,21 @@ def test_train_returns_are_logged_every_runner_log_interval(runner, closing):
             pending, last_log = [], t_env
     assert len(expected) >= 3
     assert logged(logger, "return_mean") == expected
+
+
+def test_real_rollout_wall_time_is_logged_with_the_train_returns(closing):
+    """``time_real_rollout``: the mean wall time of the training runs since the previous log."""
+    rollout, logger, _ = make_runner(batch_size_run=2, runner_log_interval=15, env_args={"min_steps": 2, "max_steps": 6})
+    closing(rollout)
+    seconds = []
+    for _ in range(6):
+        clock = time.perf_counter()
+        rollout.run()
+        seconds.append(time.perf_counter() - clock)
+    rollout.run(test_mode=True)  # test episodes are not real rollouts
+    times = logged(logger, "time_real_rollout")
+    assert [t for _, t in times] == [t for _, t in logged(logger, "return_mean")] and len(times) >= 2
+    assert all(0 < value <= max(seconds) for value, _ in times)
 
 
 @pytest.mark.parametrize("runner", RUNNERS)
