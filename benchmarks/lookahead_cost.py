@@ -112,9 +112,10 @@ def plot(summary: dict[str, dict[str, float]], path: str, title: str) -> None:
     fig, ax = plt.subplots(figsize=(7, 3.2))
     for row, (alg, times) in enumerate(summary.items()):
         left = 0.0
-        for phase in phases:
+        for colour, phase in enumerate(phases):
             width = times.get(phase, 0.0)
-            ax.barh(row, width, left=left, label=phase.removeprefix("time_") if row == len(summary) - 1 else None)
+            label = phase.removeprefix("time_") if row == len(summary) - 1 else None
+            ax.barh(row, width, left=left, color=f"C{colour}", label=label)
             left += width
     ax.set_yticks(range(len(summary)), list(summary))
     ax.set_xlabel("seconds per iteration (median)")
