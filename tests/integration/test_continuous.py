@@ -33,7 +33,7 @@ def test_short_runs_on_halfcheetah_2x3(alg, tmp_path):
 def test_toy_game_reaches_the_optimum(alg, tmp_path):
     """R = a0^3 - 2(a0 - a1)^2 + 3 a0 from [0.1, 0.1] (R = 0.3) to [1, 1] (R = 4)."""
     # one-step episodes: a few PPO epochs per batch suffice
-    overrides = ["t_max=6000", "test_interval=1000", "test_nepisode=10", "seed=1", "epochs=4", "mini_batches=1"]
+    overrides = ["t_max=2000", "test_interval=500", "test_nepisode=10", "seed=1", "epochs=4", "mini_batches=1"]
     if alg == "happo":  # happo.yaml's 40 envs x 400-step segments are sized for MuJoCo: 16 one-step episodes
         overrides += ["batch_size_run=16", "batch_size=16", "buffer_size=16", "rollout_length=0"]
     result = run_main(alg, overrides, str(tmp_path), env="toy_game")
