@@ -132,7 +132,7 @@ def test_kill_9_of_main_leaves_no_worker_alive(tmp_path, trees):
 
 
 def test_nan_reward_stops_the_run_with_one_line_and_keeps_the_last_checkpoint(tmp_path):
-    overrides = ["env_args.key=nan_envs:NanReward-v0", "env_args.time_limit=10", "runner=parallel",
+    overrides = ["env_args.key=faulty_envs:NanReward-v0", "env_args.time_limit=10", "runner=parallel",
                  "batch_size_run=2", "env_workers=2", "t_max=1000", "save_model=True"]
     result = run_main("mappo", overrides, str(tmp_path), timeout=120)
 

@@ -1,7 +1,8 @@
-"""Tiny gymnasium multi-agent envs that fail on purpose, for the runner's crash-handling tests.
+"""Tiny gymnasium multi-agent envs that fail on purpose, for the crash- and NaN-handling tests.
 
-Importing this module registers ``FaultyStep-v0`` (raises inside ``step``) and ``DyingStep-v0``
-(the process exits abruptly inside ``step``, as after a segfault); both after ``fail_at`` steps.
+Importing this module registers ``FaultyStep-v0`` (raises inside ``step``), ``DyingStep-v0``
+(the process exits abruptly inside ``step``, as after a segfault) and ``NanReward-v0`` (rewards
+turn NaN, for the learners' non-finite checks); each from step ``fail_at`` of every episode on.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from gymnasium import spaces
 
 
 class FaultyEnv(gymnasium.Env):
-    """Two agents, observation = [step count], three actions; fails at step ``fail_at``."""
+    """Two agents, observation = [step count], three actions, rewards 0; fails at step ``fail_at``
+    as ``mode`` says: "raise", "die" or "nan"."""
 
     def __init__(self, fail_at: int = 3, mode: str = "raise") -> None:
         self.n_agents = 2
@@ -33,6 +35,8 @@ class FaultyEnv(gymnasium.Env):
     def step(self, actions):
         self.t += 1
         if self.t >= self.fail_at:
+            if self.mode == "nan":
+                return self._obs(), [float("nan")] * 2, False, False, {}
             if self.mode == "die":
                 os._exit(3)
             raise RuntimeError(f"deliberate failure at step {self.t}")
@@ -41,3 +45,4 @@ class FaultyEnv(gymnasium.Env):
 
 gymnasium.register("FaultyStep-v0", entry_point=FaultyEnv, kwargs={"mode": "raise"})
 gymnasium.register("DyingStep-v0", entry_point=FaultyEnv, kwargs={"mode": "die"})
+gymnasium.register("NanReward-v0", entry_point=FaultyEnv, kwargs={"mode": "nan"})
