@@ -46,7 +46,8 @@ def uses_transitions(args: SimpleNamespace) -> bool:
 
 def minibatches(batch: EpisodeBatch, mask: torch.Tensor, n_groups: int, transitions: bool) -> Iterator[MiniBatch]:
     """``n_groups`` disjoint random mini-batches covering ``batch``; ``mask`` ``[B, T]`` marks its
-    valid transitions. One group is the whole batch as it is (no shuffling, no copy)."""
+    valid transitions. One group is the whole batch as it is (no shuffling, no copy). A batch with
+    fewer episodes (or transitions) than ``n_groups`` gives one mini-batch per episode (transition)."""
     if n_groups == 1:
         yield MiniBatch(batch, lambda x: x)
         return
@@ -55,6 +56,6 @@ def minibatches(batch: EpisodeBatch, mask: torch.Tensor, n_groups: int, transiti
             yield MiniBatch(batch[episodes], lambda x, episodes=episodes: x[episodes])
         return
     episodes, steps = mask.nonzero(as_tuple=True)
-    for chunk in torch.randperm(len(episodes)).tensor_split(n_groups):
+    for chunk in torch.randperm(len(episodes)).tensor_split(min(n_groups, max(len(episodes), 1))):  # none empty
         rows, ts = episodes[chunk], steps[chunk]
         yield MiniBatch(batch.transitions(rows, ts), lambda x, rows=rows, ts=ts: x[rows, ts].unsqueeze(1))

@@ -56,6 +56,15 @@ def test_transition_minibatches_cover_every_valid_step_once():
     assert len(orders) > 1  # reshuffled on every call
 
 
+@pytest.mark.parametrize("transitions", [True, False], ids=["transitions", "episodes"])
+def test_more_minibatches_than_data_gives_no_empty_one(transitions):
+    """13 valid transitions in 3 episodes, 20 mini-batches asked: one per transition (episode)."""
+    batch, mask = batch_with_gaps()
+    groups = list(minibatches(batch, mask, 20, transitions=transitions))
+    assert len(groups) == (13 if transitions else 3)
+    assert all(mb.batch.batch_size >= 1 for mb in groups)
+
+
 def test_one_minibatch_is_the_batch_itself():
     batch, mask = batch_with_gaps()
     (only,) = minibatches(batch, mask, 1, transitions=True)
