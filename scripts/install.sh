@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Create ./.venv and install the project with its test tools. PyTorch goes in first, so that no
+# Create ./.venv and install the project with its test tools and Ray (sweeps). PyTorch goes in first, so that no
 # other torch build is downloaded for `torch>=2.1`.
 #
 # Variables (all optional):
@@ -51,5 +51,5 @@ torch_install=("$TORCH_SPEC")
 python -m pip install --quiet "${torch_install[@]}"
 
 python -m pip install --quiet "setuptools<82" wheel
-python -m pip install --quiet -e ".[dev]"
-python -c "import torch, gymnasium, sacred, lbforaging, rware, mpe2, gymnasium_robotics; print('installed: torch', torch.__version__, '| gymnasium', gymnasium.__version__)"
+python -m pip install --quiet -e ".[dev,ray]"  # ray: src/search.py (sweeps)
+python -c "import torch, gymnasium, sacred, lbforaging, rware, mpe2, gymnasium_robotics, ray; print('installed: torch', torch.__version__, '| gymnasium', gymnasium.__version__)"

@@ -176,6 +176,10 @@ VALUE_RULES: dict[str, Rule] = {
     "model_lr": positive(),
     "model_batch_size": integer(1),
     "model_buffer_size": integer(1),
+    # --- EPyMARL's sweep keys (no effect on training) ---
+    "hypergroup": Rule("null or a string naming the sweep combination",
+                       lambda value: value is None or isinstance(value, str)),
+    "repeat_id": integer(0),
     # --- env_args (the env checks the rest when it is built) ---
     "env_args.key": text("an env key such as lbforaging:Foraging-8x8-2p-3f-v3, a gymnasium id or pz:<module>"),
     "env_args.time_limit": integer(1),

@@ -1,0 +1,234 @@
+"""Learning curves and a table of final / best values from sacred runs, grouped over seeds.
+
+    python src/plot_results.py results/ --metric test_return_mean --out plots/toy
+    python src/plot_results.py results/sacred/happo --group-by name,lr --smooth 5 --status any
+
+Reads every ``<dir>/**/<id>/{run.json,config.json,metrics.json}`` under the given directories
+(sacred's FileStorageObserver layout, as ``main.py`` and ``search.py`` write it). Runs are grouped
+by the environment (``env_args.key``, else ``env_args.map_name``, else ``env``) and by the
+``--group-by`` config keys (dotted; default ``name``, the algorithm). Each run's curve is smoothed
+(a trailing moving average over ``--smooth`` logged points) and put on a common step grid (the
+steps logged by all its group's runs, or, where they differ, linear interpolation onto the first
+run's steps within the common range); the group curve is the mean +- standard error over its runs
+(seeds): SE = sample std / sqrt(n), 0 for one run.
+
+Writes ``<out>.png`` (one panel per env, one line and shaded SE band per group), ``<out>.csv``
+(``env, group, step, mean, se, n``) and ``<out>_table.csv`` (per group: runs, final mean +- SE of
+the last point, best mean over steps and its step), which is also printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import json
+import math
+import os
+import sys
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class PlotError(ValueError):
+    """Bad input (no runs, an unknown metric): one line naming it and what exists."""
+
+
+@dataclass
+class Run:
+    """One sacred run: its directory, config and the chosen metric's ``steps``/``values`` (1-D arrays)."""
+
+    path: str
+    config: dict
+    steps: np.ndarray
+    values: np.ndarray
+
+
+@dataclass
+class GroupCurve:
+    """Mean and standard error over ``n`` runs at ``steps`` (all 1-D arrays of one length)."""
+
+    env: str
+    group: str
+    steps: np.ndarray
+    mean: np.ndarray
+    se: np.ndarray
+    n: int
+
+
+def config_value(config: dict, dotted: str) -> object:
+    node: object = config
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def env_of(config: dict) -> str:
+    env_args = config.get("env_args") or {}
+    return str(env_args.get("key") or env_args.get("map_name") or config.get("env"))
+
+
+def find_runs(directories: Iterable[str], metric: str, statuses: Sequence[str]) -> tuple[list[Run], set[str]]:
+    """Runs under ``directories`` whose status is in ``statuses`` (``any``: all) and that logged ``metric``;
+    also the metric names seen, for the error message."""
+    runs: list[Run] = []
+    seen: set[str] = set()
+    for directory in directories:
+        for run_json in sorted(glob.glob(os.path.join(directory, "**", "run.json"), recursive=True)):
+            run_dir = os.path.dirname(run_json)
+            try:
+                with open(run_json) as f:
+                    status = json.load(f).get("status")
+                with open(os.path.join(run_dir, "config.json")) as f:
+                    config = json.load(f)
+                with open(os.path.join(run_dir, "metrics.json")) as f:
+                    metrics = json.load(f)
+            except (OSError, ValueError):
+                continue  # a run being written, or not a run directory
+            if "any" not in statuses and status not in statuses:
+                continue
+            seen |= set(metrics)
+            if metric in metrics and metrics[metric]["steps"]:
+                entry = metrics[metric]
+                order = np.argsort(entry["steps"], kind="stable")
+                runs.append(Run(run_dir, config, np.asarray(entry["steps"], float)[order],
+                                np.asarray(entry["values"], float)[order]))
+    return runs, seen
+
+
+def smooth(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average over ``window`` points (fewer at the start); window 1: unchanged."""
+    if window <= 1:
+        return values
+    sums = np.cumsum(np.insert(values, 0, 0.0))
+    idx = np.arange(1, len(values) + 1)
+    low = np.maximum(0, idx - window)
+    return (sums[idx] - sums[low]) / (idx - low)
+
+
+def group_curve(env: str, group: str, runs: list[Run], window: int) -> GroupCurve:
+    """Mean +- SE over ``runs`` of their smoothed curves on a common step grid."""
+    first = runs[0].steps
+    if all(len(run.steps) == len(first) and np.array_equal(run.steps, first) for run in runs):
+        steps = first
+        matrix = np.stack([smooth(run.values, window) for run in runs])
+    else:
+        low = max(run.steps[0] for run in runs)
+        high = min(run.steps[-1] for run in runs)
+        steps = first[(first >= low) & (first <= high)]
+        matrix = np.stack([np.interp(steps, run.steps, smooth(run.values, window)) for run in runs])
+    n = len(runs)
+    mean = matrix.mean(axis=0)
+    se = matrix.std(axis=0, ddof=1) / math.sqrt(n) if n > 1 else np.zeros_like(mean)
+    return GroupCurve(env, group, steps, mean, se, n)
+
+
+def group_runs(runs: list[Run], group_by: Sequence[str], window: int) -> list[GroupCurve]:
+    groups: dict[tuple[str, str], list[Run]] = defaultdict(list)
+    for run in runs:
+        label = ",".join(f"{key}={config_value(run.config, key)}" for key in group_by) if len(group_by) > 1 \
+            else str(config_value(run.config, group_by[0]))
+        groups[(env_of(run.config), label)].append(run)
+    return [group_curve(env, label, members, window) for (env, label), members in sorted(groups.items())]
+
+
+def table_rows(curves: list[GroupCurve]) -> list[dict]:
+    rows = []
+    for curve in curves:
+        best = int(np.argmax(curve.mean))
+        rows.append({"env": curve.env, "group": curve.group, "runs": curve.n, "final_step": int(curve.steps[-1]),
+                     "final_mean": float(curve.mean[-1]), "final_se": float(curve.se[-1]),
+                     "best_mean": float(curve.mean[best]), "best_se": float(curve.se[best]),
+                     "best_step": int(curve.steps[best])})
+    return rows
+
+
+def write_outputs(curves: list[GroupCurve], metric: str, out: str) -> list[dict]:
+    """``<out>.csv``, ``<out>_table.csv`` and ``<out>.png``; returns the table rows."""
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    with open(f"{out}.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["env", "group", "step", "mean", "se", "n"])
+        for curve in curves:
+            for step, mean, se in zip(curve.steps, curve.mean, curve.se):
+                writer.writerow([curve.env, curve.group, int(step), f"{mean:.6g}", f"{se:.6g}", curve.n])
+    rows = table_rows(curves)
+    with open(f"{out}_table.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    envs = sorted({curve.env for curve in curves})
+    figure, axes = plt.subplots(1, len(envs), figsize=(5.5 * len(envs), 4), squeeze=False)
+    for axis, env in zip(axes[0], envs):
+        for curve in (c for c in curves if c.env == env):
+            axis.plot(curve.steps, curve.mean, label=f"{curve.group} (n={curve.n})")
+            axis.fill_between(curve.steps, curve.mean - curve.se, curve.mean + curve.se, alpha=0.25)
+        axis.set_title(env)
+        axis.set_xlabel("env steps")
+        axis.set_ylabel(metric)
+        axis.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(f"{out}.png", dpi=100)
+    plt.close(figure)
+    return rows
+
+
+def format_table(rows: list[dict], metric: str) -> str:
+    lines = [f"{metric}: final (last logged step) and best mean +- SE over runs",
+             f"{'env':<24} {'group':<32} {'runs':>4} {'final':>22} {'best':>22} {'best step':>10}"]
+    for row in rows:
+        lines.append(f"{row['env']:<24} {row['group']:<32} {row['runs']:>4} "
+                     f"{row['final_mean']:>12.4g} +- {row['final_se']:<7.3g} "
+                     f"{row['best_mean']:>12.4g} +- {row['best_se']:<7.3g} {row['best_step']:>10}")
+    return "\n".join(lines)
+
+
+def parse_args(argv: Iterable[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("dirs", nargs="+", help="directories holding sacred runs (searched recursively)")
+    parser.add_argument("--metric", default="test_return_mean", help="a key of metrics.json (default: %(default)s)")
+    parser.add_argument("--group-by", default="name",
+                        help="comma-separated config keys (dotted) that name a group, besides the env "
+                             "(default: name, the algorithm; e.g. name,lr or hypergroup)")
+    parser.add_argument("--smooth", type=int, default=1, help="moving-average window in logged points (1: none)")
+    parser.add_argument("--status", default="COMPLETED",
+                        help="comma-separated sacred statuses to include, or 'any' (default: %(default)s)")
+    parser.add_argument("--out", default="results/plots/curves", help="output path stem (default: %(default)s)")
+    return parser.parse_args(list(argv))
+
+
+def main(argv: Iterable[str]) -> int:
+    args = parse_args(argv)
+    try:
+        if args.smooth < 1:
+            raise PlotError(f"bad value for '--smooth': {args.smooth}; allowed: an integer >= 1")
+        statuses = [s.strip() for s in args.status.split(",") if s.strip()]
+        runs, seen = find_runs(args.dirs, args.metric, statuses)
+        if not runs:
+            if seen:
+                raise PlotError(f"no run logged metric '{args.metric}'; logged metrics: {', '.join(sorted(seen))}")
+            raise PlotError(f"no sacred runs with status {args.status} under {', '.join(args.dirs)}")
+        group_by = [key.strip() for key in args.group_by.split(",") if key.strip()]
+        curves = group_runs(runs, group_by, args.smooth)
+        rows = write_outputs(curves, args.metric, args.out)
+    except PlotError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_table(rows, args.metric))
+    print(f"wrote {args.out}.png, {args.out}.csv, {args.out}_table.csv ({len(runs)} runs, {len(curves)} groups)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,528 @@
+"""Sweeps on Ray: every combination of a grid of overrides x seeds, each one ordinary ``src/main.py`` run.
+
+    python src/search.py SWEEP.yaml                       # Ray started in-process on this machine
+    python src/search.py SWEEP.yaml --address auto        # join the cluster of `ray start` on this node
+    python src/search.py SWEEP.yaml --address HOST:6379   # join a remote cluster's head
+    python src/search.py SWEEP.yaml --dry-run             # list the trials and what would be skipped
+
+Each trial is a Ray task that runs ``python src/main.py --config=ALG --env-config=ENV with k=v ...``
+as a subprocess (so a crash, a config error or a NaN in one run cannot take the others down); the
+run writes its own sacred directory ``<local_results_path>/sacred/<name>/<env key>/<id>/`` as usual.
+On a cluster every node needs this checkout (and its venv) at the same path and the results path
+on a shared file system, or each node keeps the runs it executed.
+
+Sweep file (yaml; every key but the grid is optional)::
+
+    config: happo               # --config of every trial (a grid or group may vary "--config")
+    env-config: toy_game        # --env-config of every trial
+    overrides:                  # `with` overrides of every trial (nested dicts become dotted keys)
+      t_max: 40
+    grid:                       # cartesian product: one value of each key per trial (a scalar = one value)
+      "--config": [happo, mappo]
+      lr: [0.0003, 0.001]
+    groups:                     # alternatives varied together, crossed with the grid
+      - {"--env-config": mamujoco, env_args.key: "HalfCheetah-v5", env_args.agent_conf: "2x3"}
+      - {"--env-config": toy_game}
+    seeds: 3                    # seeds 0, 1, 2; or an explicit list [1, 7, 42]
+    resources: {cpus: 1, gpus: 0}   # Ray resources each trial holds (set cpus to the envs' workers + 1)
+    local_results_path: results     # where the runs go (relative: to the current directory)
+
+EPyMARL's sweep files (its ``src/search.py``) run unchanged: ``grid-search`` is ``grid``;
+``grid-search-groups`` (a mapping of group name -> list of one-key mappings) is ``groups``;
+``exclude`` must be null (EPyMARL ignores it too); ``--seeds N`` on the command line sets the seeds
+(EPyMARL's default, 3). Like EPyMARL's, every trial gets ``hypergroup`` (here a readable name of its
+combination, e.g. ``--config=happo,lr=0.001``, which stays the same when the sweep grows) so
+``plot_results.py --group-by hypergroup`` can group the seeds of a combination. The EPyMARL keys
+``label``, ``repeat_id``, ``hypergroup`` and ``use_wandb`` are config keys of ours (``default.yaml``;
+no effect on training); ``wandb_team``, ``wandb_project``, ``wandb_mode`` and ``wandb_save_model``
+are dropped here with one notice.
+
+Resumable: a trial whose merged config (``main.build_config``, seed included) equals the
+``config.json`` of a sacred run with status COMPLETED under the results path is skipped, so
+re-running a sweep runs only what is missing or failed. A trial whose config is invalid is
+reported at once with the one-line error and not launched; a trial that fails while running is
+reported with its error line (its output is in ``<local_results_path>/search_logs/<sweep>/``)
+while the others go on. Ctrl-C stops cleanly: running trials get SIGINT (their sacred runs are
+marked INTERRUPTED), finished runs are untouched; a second Ctrl-C cancels at once.
+Exit code: 0 all done, 1 some trial failed, 2 bad sweep file, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import itertools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+SRC_DIR = os.path.dirname(os.path.abspath(__file__))
+MAIN_PATH = os.path.join(SRC_DIR, "main.py")
+ALG_FLAG, ENV_FLAG = "--config", "--env-config"
+EPYMARL_SEEDS = 3  # EPyMARL's search.py default
+# EPyMARL keys we have no use for at all (W&B logging is not implemented here): dropped with a notice.
+DROPPED_EPYMARL_KEYS = ("wandb_team", "wandb_project", "wandb_mode", "wandb_save_model")
+SWEEP_KEYS = ("config", "env-config", "overrides", "grid", "groups", "seeds", "resources", "local_results_path",
+              "grid-search", "grid-search-groups", "exclude")
+INTERRUPT_GRACE_SECONDS = 60  # how long Ctrl-C waits for running trials to mark their runs INTERRUPTED
+
+
+class SweepError(ValueError):
+    """The sweep file or command line is not valid; the message names the value and what is allowed."""
+
+
+# ------------------------------------------------------------------ the sweep file
+@dataclass(frozen=True)
+class Trial:
+    """One ``main.py`` run: ``alg``/``env`` yaml names and the ``with`` overrides (seed included)."""
+
+    index: int
+    alg: str
+    env: str
+    overrides: tuple[tuple[str, Any], ...]
+    hypergroup: str
+
+    @property
+    def seed(self) -> int:
+        return dict(self.overrides)["seed"]
+
+    @property
+    def name(self) -> str:
+        return f"{self.hypergroup},seed={self.seed}"
+
+    def argv(self) -> list[str]:
+        """``main.py`` arguments: ``--config=ALG --env-config=ENV with k=v ...``."""
+        return [f"{ALG_FLAG}={self.alg}", f"{ENV_FLAG}={self.env}", "with",
+                *(f"{key}={format_value(value)}" for key, value in self.overrides)]
+
+    def log_stem(self) -> str:
+        digest = hashlib.sha1(" ".join(self.argv()).encode()).hexdigest()[:8]
+        return f"trial{self.index:04d}_{digest}"
+
+
+@dataclass
+class Sweep:
+    """The trials of a sweep file and what each holds on Ray."""
+
+    trials: list[Trial]
+    cpus: float
+    gpus: float
+    results_path: str
+    notices: list[str] = field(default_factory=list)
+
+
+def format_value(value: Any) -> str:
+    """``value`` as ``main.py`` parses it back (``utils.config.parse_value``: Python literals)."""
+    if isinstance(value, str):
+        from utils.config import parse_value
+
+        return value if parse_value(value) == value else repr(value)
+    return repr(value)
+
+
+def flatten(overrides: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"env_args": {"key": x}}`` -> ``{"env_args.key": x}`` (flags such as ``--config`` stay)."""
+    flat: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if isinstance(value, Mapping) and not str(key).startswith("--"):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _mapping(sweep: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = sweep.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SweepError(f"bad value for '{key}': {value!r}; allowed: a mapping of config key -> value(s)")
+    return dict(value)
+
+
+def _groups(sweep: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Alternatives of ``groups`` (a list of mappings) or EPyMARL's ``grid-search-groups``
+    (name -> list of one-key mappings); ``[{}]`` if there are none."""
+    groups: list[dict[str, Any]] = []
+    ours = sweep.get("groups") or []
+    if not isinstance(ours, list) or not all(isinstance(group, Mapping) for group in ours):
+        raise SweepError(f"bad value for 'groups': {ours!r}; allowed: a list of mappings of config key -> value")
+    groups += [flatten(group) for group in ours]
+    for name, items in _mapping(sweep, "grid-search-groups").items():
+        if not isinstance(items, list) or not all(isinstance(item, Mapping) for item in items):
+            raise SweepError(f"bad value for 'grid-search-groups.{name}': {items!r}; allowed: a list of "
+                             "one-key mappings such as [{\"--env-config\": gymma}, {env_args.key: ...}]")
+        merged: dict[str, Any] = {}
+        for item in items:
+            merged.update(flatten(item))
+        groups.append(merged)
+    return groups or [{}]
+
+
+def _seeds(sweep: Mapping[str, Any], seeds_flag: int | None) -> list[int]:
+    value = seeds_flag if seeds_flag is not None else sweep.get("seeds", EPYMARL_SEEDS)
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return list(range(value))
+    if isinstance(value, list) and value and all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                                                 for s in value):
+        return list(dict.fromkeys(value))
+    raise SweepError(f"bad value for 'seeds': {value!r}; allowed: a count >= 1 or a list of integers >= 0")
+
+
+def _resource(resources: Mapping[str, Any], key: str, default: float) -> float:
+    value = resources.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise SweepError(f"bad value for 'resources.{key}': {value!r}; allowed: a number >= 0")
+    return float(value)
+
+
+def load_sweep(path: str, seeds_flag: int | None = None, results_flag: str | None = None) -> Sweep:
+    """The trials of the sweep file at ``path``, in a fixed order (grid x groups, then seeds)."""
+    try:
+        with open(path) as f:
+            raw = yaml.safe_load(f) or {}
+    except OSError as error:
+        raise SweepError(f"cannot read sweep file '{path}': {error.strerror}") from None
+    except yaml.YAMLError as error:
+        raise SweepError(f"sweep file '{path}' is not valid yaml: {error}") from None
+    if not isinstance(raw, Mapping):
+        raise SweepError(f"sweep file '{path}' must be a mapping; keys: {', '.join(SWEEP_KEYS)}")
+    unknown = sorted(set(raw) - set(SWEEP_KEYS))
+    if unknown:
+        raise SweepError(f"unknown sweep key(s) {', '.join(map(repr, unknown))}; allowed: {', '.join(SWEEP_KEYS)}")
+    if raw.get("exclude") is not None:
+        raise SweepError(f"bad value for 'exclude': {raw['exclude']!r}; allowed: null (EPyMARL ignores it too); "
+                         "use groups to leave combinations out")
+
+    notices: list[str] = []
+    base = flatten(_mapping(raw, "overrides"))
+    grid = {**flatten(_mapping(raw, "grid-search")), **flatten(_mapping(raw, "grid"))}
+    for key in DROPPED_EPYMARL_KEYS:
+        if key in base or key in grid:
+            notices.append(f"'{key}' ignored: W&B logging is not implemented here (use use_tensorboard=True)")
+            base.pop(key, None)
+            grid.pop(key, None)
+    axes = [[(key, value) for value in (values if isinstance(values, list) else [values])]
+            for key, values in grid.items()]
+    groups = _groups(raw)
+    for group in groups:
+        for key in DROPPED_EPYMARL_KEYS:
+            group.pop(key, None)
+    varied = {key for key, values in grid.items() if isinstance(values, list) and len(values) > 1}
+    varied |= {key for group in groups for key in group} if len(groups) > 1 else set()
+
+    results_path = os.path.abspath(results_flag or base.pop("local_results_path", None)
+                                   or raw.get("local_results_path") or "results")
+    base.pop("local_results_path", None)
+    resources = _mapping(raw, "resources")
+    unknown = sorted(set(resources) - {"cpus", "gpus"})
+    if unknown:
+        raise SweepError(f"unknown resources key(s) {', '.join(unknown)}; allowed: cpus, gpus")
+    cpus, gpus = _resource(resources, "cpus", 1), _resource(resources, "gpus", 0)
+
+    trials: list[Trial] = []
+    seen: set[tuple] = set()
+    for combination in itertools.product(*axes):
+        for group in groups:
+            overrides = {**base, **dict(combination), **group}
+            alg = overrides.pop(ALG_FLAG, raw.get("config"))
+            env = overrides.pop(ENV_FLAG, raw.get("env-config"))
+            if not alg or not env:
+                missing = "config" if not alg else "env-config"
+                raise SweepError(f"no '{missing}' for a trial; set '{missing}:' or vary \"--{missing}\" in the grid")
+            overrides.pop("seed", None)
+            label = {ALG_FLAG: alg, ENV_FLAG: env, **overrides}
+            hypergroup = ",".join(f"{key.lstrip('-')}={format_value(label[key])}" for key in sorted(varied) if key in label)
+            for seed in _seeds(raw, seeds_flag):
+                settings = {"hypergroup": hypergroup or "all", **overrides, "seed": seed,
+                            "local_results_path": results_path}
+                items = tuple(settings.items())
+                key = (alg, env, repr(items))
+                if key not in seen:
+                    seen.add(key)
+                    trials.append(Trial(len(trials), str(alg), str(env), items, hypergroup or "all"))
+    return Sweep(trials, cpus, gpus, results_path, notices)
+
+
+# ------------------------------------------------------------------ resume
+def canonical(config: Mapping[str, Any]) -> str:
+    """A config as the text sacred's config.json would hold (JSON types, sorted keys)."""
+    return json.dumps(json.loads(json.dumps(config)), sort_keys=True)
+
+
+def completed_configs(results_path: str) -> dict[str, str]:
+    """canonical config -> run directory, for every sacred run under ``results_path`` that COMPLETED."""
+    found: dict[str, str] = {}
+    for run_json in glob.glob(os.path.join(results_path, "sacred", "*", "*", "*", "run.json")):
+        run_dir = os.path.dirname(run_json)
+        try:
+            with open(run_json) as f:
+                status = json.load(f).get("status")
+            if status != "COMPLETED":
+                continue
+            with open(os.path.join(run_dir, "config.json")) as f:
+                found[canonical(json.load(f))] = run_dir
+        except (OSError, ValueError):
+            continue  # a run being written or a broken directory: not a finished run
+    return found
+
+
+def trial_config(trial: Trial) -> dict[str, Any]:
+    """The merged, checked config ``main.py`` would run (raises ``utils.config.ConfigError``)."""
+    if SRC_DIR not in sys.path:
+        sys.path.insert(0, SRC_DIR)
+    from main import build_config
+
+    return build_config(trial.argv())
+
+
+# ------------------------------------------------------------------ one trial (a Ray task)
+def error_line(stderr_text: str) -> str:
+    """The line that says why a run failed: ``main.py``'s one-line ``error: ...``, else the last line
+    (the exception of a traceback)."""
+    lines = [line.strip() for line in stderr_text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        if line.startswith("error:"):
+            return line
+    return lines[-1] if lines else "(no error output)"
+
+
+def run_trial(argv: list[str], main_path: str, log_dir: str, log_stem: str) -> dict[str, Any]:
+    """Run ``main.py argv`` to its end; ``{"returncode", "error", "seconds", "host", "node"}`` (node: the
+    Ray node id).
+
+    Output goes to ``<log_dir>/<log_stem>.out`` / ``.err``. Cancelled (KeyboardInterrupt from
+    ``ray.cancel``), it passes SIGINT on so the run stops in order and sacred marks it INTERRUPTED.
+    """
+    import socket
+
+    os.makedirs(log_dir, exist_ok=True)
+    started = time.monotonic()
+    err_path = os.path.join(log_dir, f"{log_stem}.err")
+    with open(os.path.join(log_dir, f"{log_stem}.out"), "w") as out, open(err_path, "w") as err:
+        process = subprocess.Popen([sys.executable, main_path, *argv], stdout=out, stderr=err,
+                                   stdin=subprocess.DEVNULL)
+        try:
+            returncode = process.wait()
+        except KeyboardInterrupt:
+            process.send_signal(signal.SIGINT)
+            try:
+                returncode = process.wait(timeout=INTERRUPT_GRACE_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                returncode = process.wait()
+    with open(err_path) as f:
+        error = error_line(f.read()) if returncode else ""
+    import ray
+
+    node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else ""
+    return {"returncode": returncode, "error": error, "seconds": time.monotonic() - started,
+            "host": socket.gethostname(), "node": node}
+
+
+# ------------------------------------------------------------------ the driver
+def format_seconds(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+@dataclass
+class Progress:
+    """Counts of this session's trials and the progress line."""
+
+    total: int
+    skipped: int = 0
+    done: int = 0
+    failed: list[tuple[Trial, str]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def line(self, running: int) -> str:
+        finished = self.done + len(self.failed)
+        left = self.total - self.skipped - finished
+        elapsed = time.monotonic() - self.started
+        eta = format_seconds(elapsed / finished * left) if finished and left else ("0:00:00" if not left else "?")
+        return (f"[search] {self.done + self.skipped}/{self.total} done ({self.skipped} skipped), {running} running, "
+                f"{len(self.failed)} failed | elapsed {format_seconds(elapsed)}, left ~{eta}")
+
+
+def _print(message: str) -> None:
+    print(message, flush=True)
+
+
+def start_ray(address: str | None, num_cpus: int | None) -> bool:
+    """Connect to Ray: ``address`` (a cluster) or a new local instance. False if a session was
+    already open in this process (then the caller leaves it open)."""
+    try:
+        import ray
+    except ImportError:
+        raise SweepError("Ray is not installed; install the extra: pip install -e '.[ray]'") from None
+    if ray.is_initialized():
+        return False
+    # The tasks import this module by name on the workers.
+    runtime_env = {"env_vars": {"PYTHONPATH": os.pathsep.join(filter(None, [SRC_DIR, os.environ.get("PYTHONPATH")]))}}
+    if address:
+        try:
+            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+        except (ConnectionError, RuntimeError) as error:
+            reason = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+            raise SweepError(f"cannot join the Ray cluster at --address={address}: {reason}; start one with "
+                             "`ray start --head` (or use no --address for a local Ray)") from None
+    else:
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env,
+                 log_to_driver=False)
+    return True
+
+
+def _running(pending: int, cpus: float) -> int:
+    """Trials holding their resources now (the others wait in Ray's queue)."""
+    import ray
+
+    if cpus <= 0:
+        return pending
+    held = ray.cluster_resources().get("CPU", 0) - ray.available_resources().get("CPU", 0)
+    return max(0, min(pending, int(round(held / cpus))))
+
+
+def run_sweep(sweep: Sweep, address: str | None = None, num_cpus: int | None = None, log_name: str = "sweep",
+              progress_interval: float = 10.0) -> Progress:
+    """Run every trial of ``sweep`` not already COMPLETED; returns the counts and failures."""
+    progress = Progress(total=len(sweep.trials))
+    for notice in sweep.notices:
+        _print(f"[search] note: {notice}")
+    finished = completed_configs(sweep.results_path)
+    to_run: list[Trial] = []
+    for trial in sweep.trials:
+        try:
+            config = trial_config(trial)
+        except ValueError as error:  # ConfigError, EnvArgsError: the run could not start
+            progress.failed.append((trial, f"error: {error}"))
+            _print(f"[search] FAILED {trial.name}: error: {error}")
+            continue
+        if canonical(config) in finished:
+            progress.skipped += 1
+        else:
+            to_run.append(trial)
+    _print(f"[search] {len(sweep.trials)} trials: {progress.skipped} already completed, {len(to_run)} to run, "
+           f"{len(progress.failed)} invalid; runs in {sweep.results_path}")
+    if not to_run:
+        return progress
+
+    import ray
+
+    owns_ray = start_ray(address, num_cpus)
+    log_dir = os.path.join(sweep.results_path, "search_logs", log_name)
+    task = ray.remote(run_trial).options(num_cpus=sweep.cpus, num_gpus=sweep.gpus, max_retries=0)
+    pending = {task.remote(trial.argv(), MAIN_PATH, log_dir, trial.log_stem()): trial for trial in to_run}
+    last_line = 0.0
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=progress_interval)
+            for ref in ready:
+                trial = pending.pop(ref)
+                _report(trial, ref, progress, log_dir)
+            if time.monotonic() - last_line >= progress_interval or ready:
+                _print(progress.line(_running(len(pending), sweep.cpus)))
+                last_line = time.monotonic()
+    except KeyboardInterrupt:
+        _print(f"[search] interrupted: stopping {len(pending)} unfinished trials (running runs are marked "
+               "INTERRUPTED; finished runs are kept; Ctrl-C again to cancel at once)")
+        _stop(pending, progress, log_dir)
+        raise
+    finally:
+        if owns_ray:
+            ray.shutdown()
+    return progress
+
+
+def _report(trial: Trial, ref: Any, progress: Progress, log_dir: str) -> None:
+    import ray
+
+    try:
+        result = ray.get(ref)
+    except ray.exceptions.RayError as error:  # the worker died, or the task was cancelled
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        progress.failed.append((trial, first))
+        _print(f"[search] FAILED {trial.name}: {first}")
+        return
+    if result["returncode"] == 0:
+        progress.done += 1
+        _print(f"[search] done {trial.name} in {format_seconds(result['seconds'])} on {result['host']} "
+               f"(node {result['node'][:8]})")
+    else:
+        log = os.path.join(log_dir, f"{trial.log_stem()}.err")
+        progress.failed.append((trial, result["error"]))
+        _print(f"[search] FAILED {trial.name} (exit {result['returncode']}): {result['error']} [log: {log}]")
+
+
+def _stop(pending: dict[Any, Trial], progress: Progress, log_dir: str) -> None:
+    """Cancel the unfinished trials: queued ones never start, running ones get SIGINT and are waited
+    for; a second Ctrl-C force-cancels."""
+    import ray
+
+    for ref in pending:
+        ray.cancel(ref, force=False)
+    try:
+        ray.wait(list(pending), num_returns=len(pending), timeout=INTERRUPT_GRACE_SECONDS + 5)
+    except KeyboardInterrupt:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+
+
+def summary(progress: Progress) -> str:
+    lines = [f"[search] finished: {progress.done} ran, {progress.skipped} skipped (already completed), "
+             f"{len(progress.failed)} failed, in {format_seconds(time.monotonic() - progress.started)}"]
+    lines += [f"[search]   FAILED {trial.name}: {error}" for trial, error in progress.failed]
+    return "\n".join(lines)
+
+
+def parse_args(argv: Iterable[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("sweep", help="sweep yaml (ours or EPyMARL's search config)")
+    parser.add_argument("--address", default=None,
+                        help="Ray cluster to join: 'auto' (this node's `ray start`) or HOST:PORT; default: "
+                             "start Ray in-process on this machine")
+    parser.add_argument("--num-cpus", type=int, default=None,
+                        help="local Ray only: CPUs Ray may use (default: all of this machine's)")
+    parser.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (overrides the file's 'seeds')")
+    parser.add_argument("--results", default=None, help="local_results_path of every trial (overrides the file)")
+    parser.add_argument("--progress-interval", type=float, default=10.0, help="seconds between progress lines")
+    parser.add_argument("--dry-run", action="store_true", help="list the trials (and which are done), run nothing")
+    return parser.parse_args(list(argv))
+
+
+def main(argv: Iterable[str]) -> int:
+    args = parse_args(argv)
+    try:
+        sweep = load_sweep(args.sweep, args.seeds, args.results)
+        if args.dry_run:
+            finished = completed_configs(sweep.results_path)
+            for trial in sweep.trials:
+                try:
+                    state = "completed" if canonical(trial_config(trial)) in finished else "to run"
+                except ValueError as error:
+                    state = f"invalid: {error}"
+                _print(f"{trial.index:4d} [{state}] python src/main.py {' '.join(trial.argv())}")
+            return 0
+        log_name = os.path.splitext(os.path.basename(args.sweep))[0]
+        progress = run_sweep(sweep, args.address, args.num_cpus, log_name, args.progress_interval)
+    except SweepError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    _print(summary(progress))
+    return 1 if progress.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,91 @@
+"""src/plot_results.py on hand-written sacred run directories: means, standard errors, grouping,
+smoothing, the table and the files written."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+import plot_results  # src/ is on sys.path: tests/conftest.py
+
+
+def write_run(root: Path, name: str, run_id: int, values: list[float], *, key: str = "toy", lr: float = 0.001,
+              status: str = "COMPLETED", steps: list[int] | None = None, seed: int = 0) -> None:
+    run_dir = root / "sacred" / name / key / str(run_id)
+    run_dir.mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps({"status": status}))
+    (run_dir / "config.json").write_text(json.dumps({"name": name, "env": "gymma", "lr": lr, "seed": seed,
+                                                     "env_args": {"key": key}}))
+    steps = steps or [100 * (i + 1) for i in range(len(values))]
+    (run_dir / "metrics.json").write_text(json.dumps(
+        {"test_return_mean": {"steps": steps, "values": values, "timestamps": [""] * len(values)},
+         "return_mean": {"steps": steps, "values": [0.0] * len(values), "timestamps": [""] * len(values)}}))
+
+
+@pytest.fixture
+def runs(tmp_path: Path) -> Path:
+    write_run(tmp_path, "happo", 1, [1.0, 2.0, 3.0], seed=0)
+    write_run(tmp_path, "happo", 2, [3.0, 4.0, 9.0], seed=1)
+    write_run(tmp_path, "mappo", 1, [0.0, 5.0, 1.0], lr=0.01)
+    write_run(tmp_path, "mappo", 2, [7.0, 7.0, 7.0], status="FAILED")  # left out by default
+    write_run(tmp_path, "happo", 1, [10.0, 10.0, 10.0], key="other")
+    return tmp_path
+
+
+def read_csv(path: Path) -> list[dict]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def test_mean_and_standard_error_over_seeds(runs, tmp_path, capsys):
+    out = tmp_path / "plots" / "curves"
+    assert plot_results.main([str(runs), "--out", str(out)]) == 0
+    curve = [row for row in read_csv(Path(f"{out}.csv")) if row["env"] == "toy" and row["group"] == "happo"]
+    assert [int(r["step"]) for r in curve] == [100, 200, 300]
+    assert [float(r["mean"]) for r in curve] == [2.0, 3.0, 6.0]
+    # SE = sample std / sqrt(n): |a - b| / sqrt(2) / sqrt(2) = |a - b| / 2 for two runs
+    assert [float(r["se"]) for r in curve] == pytest.approx([1.0, 1.0, 3.0])
+    assert {r["n"] for r in curve} == {"2"}
+    table = {(r["env"], r["group"]): r for r in read_csv(Path(f"{out}_table.csv"))}
+    assert set(table) == {("toy", "happo"), ("toy", "mappo"), ("other", "happo")}  # FAILED run excluded
+    assert float(table[("toy", "happo")]["final_mean"]) == 6.0 and float(table[("toy", "happo")]["final_se"]) == pytest.approx(3.0)
+    assert (float(table[("toy", "mappo")]["best_mean"]), int(table[("toy", "mappo")]["best_step"])) == (5.0, 200)
+    assert table[("toy", "mappo")]["runs"] == "1" and float(table[("toy", "mappo")]["final_se"]) == 0.0
+    assert Path(f"{out}.png").stat().st_size > 1000
+    assert "toy" in capsys.readouterr().out
+
+
+def test_smoothing_group_by_metric_and_status(runs, tmp_path):
+    out = tmp_path / "s"
+    assert plot_results.main([str(runs), "--out", str(out), "--smooth", "2", "--group-by", "name,lr",
+                              "--status", "any"]) == 0
+    rows = read_csv(Path(f"{out}.csv"))
+    mappo = [row for row in rows if row["group"] == "name=mappo,lr=0.01"]
+    assert [float(r["mean"]) for r in mappo] == [0.0, 2.5, 3.0]  # trailing mean over 2 points
+    assert {row["group"] for row in rows} == {"name=happo,lr=0.001", "name=mappo,lr=0.01", "name=mappo,lr=0.001"}
+    failed_run = [row for row in rows if row["group"] == "name=mappo,lr=0.001"]  # --status any: FAILED too
+    assert [float(r["mean"]) for r in failed_run] == [7.0, 7.0, 7.0]
+    assert plot_results.main([str(runs), "--out", str(out), "--metric", "return_mean"]) == 0
+    assert {float(r["mean"]) for r in read_csv(Path(f"{out}.csv"))} == {0.0}
+
+
+def test_runs_logged_at_different_steps_are_interpolated(tmp_path):
+    write_run(tmp_path, "happo", 1, [0.0, 10.0], steps=[0, 100])
+    write_run(tmp_path, "happo", 2, [0.0, 20.0, 40.0], steps=[0, 100, 200])
+    out = tmp_path / "i"
+    assert plot_results.main([str(tmp_path), "--out", str(out)]) == 0
+    rows = read_csv(Path(f"{out}.csv"))
+    assert [(int(r["step"]), float(r["mean"])) for r in rows] == [(0, 0.0), (100, 15.0)]  # common range
+    assert float(rows[1]["se"]) == pytest.approx(math.sqrt(50.0) / math.sqrt(2))
+
+
+def test_bad_input_is_one_line(runs, tmp_path, capsys):
+    assert plot_results.main([str(runs), "--metric", "nope", "--out", str(tmp_path / "x")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: no run logged metric 'nope'; logged metrics: return_mean, test_return_mean")
+    assert plot_results.main([str(tmp_path / "empty"), "--out", str(tmp_path / "x")]) == 2
+    assert "no sacred runs" in capsys.readouterr().err

@@ -1,0 +1,178 @@
+"""src/search.py: real toy-game sweeps through Ray on this machine (one Ray session shared by the
+fast tests), resume, a failing trial, and a two-node local Ray cluster."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]'); sweep tests need it")
+
+import search  # noqa: E402  (src/ is on sys.path: tests/conftest.py)
+
+REPO = Path(__file__).resolve().parents[1]
+# A toy-game run of a few seconds (mostly imports): one batch of 4 one-step episodes.
+TINY = {"runner": "episode", "batch_size_run": 4, "batch_size": 4, "buffer_size": 4, "t_max": 4,
+        "epochs": 1, "mini_batches": 1, "test_nepisode": 1}
+
+
+def write_sweep(path: Path, results: Path, **sweep) -> Path:
+    sweep = {"env-config": "toy_game", "overrides": TINY, "seeds": 1, "resources": {"cpus": 1},
+             "local_results_path": str(results), **sweep}
+    path.write_text(yaml.safe_dump(sweep))
+    return path
+
+
+def sacred_runs(results: Path) -> list[tuple[str, dict]]:
+    """(status, config) of every sacred run under ``results``."""
+    runs = []
+    for run_json in sorted(glob.glob(str(results / "sacred" / "*" / "*" / "*" / "run.json"))):
+        with open(run_json) as f:
+            status = json.load(f)["status"]
+        with open(os.path.join(os.path.dirname(run_json), "config.json")) as f:
+            runs.append((status, json.load(f)))
+    return runs
+
+
+@pytest.fixture(scope="module")
+def ray_session():
+    """One local Ray (2 CPUs) for the fast tests; ``run_sweep`` leaves a session it did not start open."""
+    search.start_ray(None, num_cpus=2)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def grid_sweep(ray_session, tmp_path_factory):
+    """A 2 x 2 sweep (algorithm x lr), run once for the tests below."""
+    root = tmp_path_factory.mktemp("grid")
+    sweep_file = write_sweep(root / "grid.yaml", root / "results",
+                             grid={"--config": ["happo", "mappo"], "lr": [0.0003, 0.001]})
+    progress = search.run_sweep(search.load_sweep(str(sweep_file)), progress_interval=2)
+    return sweep_file, root / "results", progress
+
+
+def test_grid_sweep_runs_every_combination_through_ray(grid_sweep):
+    _, results, progress = grid_sweep
+    assert (progress.done, progress.skipped, progress.failed) == (4, 0, [])
+    runs = sacred_runs(results)
+    assert sorted((config["name"], config["lr"], status) for status, config in runs) == [
+        ("happo", 0.0003, "COMPLETED"), ("happo", 0.001, "COMPLETED"),
+        ("mappo", 0.0003, "COMPLETED"), ("mappo", 0.001, "COMPLETED")]
+    assert {config["hypergroup"] for _, config in runs} == {
+        "config=happo,lr=0.0003", "config=happo,lr=0.001", "config=mappo,lr=0.0003", "config=mappo,lr=0.001"}
+    assert {config["t_max"] for _, config in runs} == {4}
+
+
+def test_resume_skips_completed_trials_and_reruns_the_rest(grid_sweep, tmp_path):
+    sweep_file, results, _ = grid_sweep
+    again = search.run_sweep(search.load_sweep(str(sweep_file)), progress_interval=2)
+    assert (again.done, again.skipped, again.failed) == (0, 4, [])
+    assert len(sacred_runs(results)) == 4  # nothing ran again
+    # A run that did not complete does not count: mark one FAILED, and only that trial runs again.
+    run_json = sorted(glob.glob(str(results / "sacred" / "mappo" / "*" / "*" / "run.json")))[0]
+    with open(run_json) as f:
+        record = json.load(f)
+    with open(run_json, "w") as f:
+        json.dump({**record, "status": "FAILED"}, f)
+    resumed = search.run_sweep(search.load_sweep(str(sweep_file)), progress_interval=2)
+    assert (resumed.done, resumed.skipped, resumed.failed) == (1, 3, [])
+    assert sorted(status for status, _ in sacred_runs(results)) == ["COMPLETED"] * 4 + ["FAILED"]
+
+
+def test_failing_trials_are_reported_and_the_others_finish(ray_session, tmp_path, capsys):
+    # lr=-1 is refused by the config checks (never launched); an unknown env key fails inside the run.
+    sweep_file = write_sweep(tmp_path / "bad.yaml", tmp_path / "results", config="mappo",
+                             groups=[{"lr": 0.001}, {"lr": -1.0}, {"env_args.key": "no-such-env-v0"}])
+    progress = search.run_sweep(search.load_sweep(str(sweep_file)), progress_interval=2)
+    assert progress.done == 1
+    errors = {trial.name: error for trial, error in progress.failed}
+    assert len(errors) == 2
+    assert "bad value for 'lr': -1.0" in errors["lr=-1.0,seed=0"]
+    run_error = errors["env_args.key=no-such-env-v0,seed=0"]
+    assert run_error.startswith("error:") and "no-such-env-v0" in run_error
+    out = capsys.readouterr().out
+    assert "FAILED env_args.key=no-such-env-v0" in out and "failed" in out
+    assert [status for status, _ in sacred_runs(tmp_path / "results")].count("COMPLETED") == 1
+
+
+def test_epymarl_sweep_file_is_read(tmp_path):
+    """EPyMARL's keys: grid-search (scalars allowed), grid-search-groups, exclude: null, --seeds."""
+    sweep_file = tmp_path / "epymarl.yaml"
+    sweep_file.write_text(yaml.safe_dump({
+        "exclude": None,
+        "grid-search": {"--config": ["mappo", "ippo"], "lr": [0.0005], "use_wandb": False,
+                        "wandb_project": "p", "t_max": 100},
+        "grid-search-groups": {"env0": [{"--env-config": "gymma"},
+                                        {"env_args.key": "lbforaging:Foraging-8x8-2p-3f-v3"},
+                                        {"env_args.time_limit": 25}]},
+    }))
+    sweep = search.load_sweep(str(sweep_file), seeds_flag=2, results_flag=str(tmp_path / "r"))
+    assert [(t.alg, t.env, t.seed) for t in sweep.trials] == [
+        ("mappo", "gymma", 0), ("mappo", "gymma", 1), ("ippo", "gymma", 0), ("ippo", "gymma", 1)]
+    assert any("wandb_project" in notice for notice in sweep.notices)
+    config = search.trial_config(sweep.trials[0])  # main.py accepts every key it is given
+    assert (config["use_wandb"], config["hypergroup"], config["env_args"]["time_limit"]) == (False, "config=mappo", 25)
+    assert config["local_results_path"] == str(tmp_path / "r")
+
+
+@pytest.mark.parametrize("sweep, message", [
+    ({"grid": {"lr": [0.1]}, "config": "mappo", "seeds": 0}, "bad value for 'seeds': 0"),
+    ({"grid": {"lr": [0.1]}, "config": "mappo", "resources": {"cpu": 1}}, "unknown resources key(s) cpu"),
+    ({"grid": {"lr": [0.1]}, "config": "mappo", "exclude": ["x"]}, "bad value for 'exclude'"),
+    ({"grid": {"lr": [0.1]}, "config": "mappo", "gird": {}}, "unknown sweep key(s) 'gird'"),
+])
+def test_bad_sweep_file_is_one_line(tmp_path, capsys, sweep, message):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({"env-config": "toy_game", **sweep}))
+    assert search.main([str(path), "--dry-run"]) == 2
+    stderr = capsys.readouterr().err.strip()
+    assert len(stderr.splitlines()) == 1 and stderr.startswith("error: ") and message in stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def two_node_cluster(tmp_path):
+    """A head and one worker node on this machine, 1 CPU each; stopped (``ray stop``) afterwards."""
+    ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # a throw-away local cluster needs no token
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
+    try:
+        subprocess.run([ray_cli, "start", "--head", f"--port={port}", "--include-dashboard=false", *common],
+                       check=True, env=env, capture_output=True, timeout=120)
+        subprocess.run([ray_cli, "start", f"--address={address}", *common],
+                       check=True, env=env, capture_output=True, timeout=120)
+        yield address, env
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_sweep_runs_across_a_two_node_cluster(two_node_cluster, tmp_path):
+    address, env = two_node_cluster
+    sweep_file = write_sweep(tmp_path / "cluster.yaml", tmp_path / "results", config="mappo", seeds=2)
+    result = subprocess.run([sys.executable, str(REPO / "src" / "search.py"), str(sweep_file),
+                             "--address", address, "--progress-interval", "2"],
+                            capture_output=True, text=True, env=env, timeout=240)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "finished: 2 ran, 0 skipped" in result.stdout
+    nodes = {line.split("(node ")[1].rstrip(")") for line in result.stdout.splitlines() if "] done " in line}
+    assert len(nodes) == 2  # one trial on each node
+    assert sorted((status, config["seed"]) for status, config in sacred_runs(tmp_path / "results")) == [
+        ("COMPLETED", 0), ("COMPLETED", 1)]
