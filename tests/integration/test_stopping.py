@@ -30,12 +30,15 @@ CHECKPOINT_FILES = {"agent.th", "critic.th", "target_critic.th", "optimisers.th"
 def start_main(overrides: list[str], results: str, log_path: str) -> subprocess.Popen:
     """``python src/main.py --config=mappo --env-config=gymma with ...`` in its own session (so a
     signal to its process group reaches it and its workers, as Ctrl-C in a terminal does), with
-    stdout and stderr to ``log_path``."""
+    stdout and stderr to ``log_path``. SIGINT is reset to its default first, as for a terminal's
+    foreground job: tests started in the background by a script (``cmd &``) inherit it ignored,
+    and the run rightly keeps an ignored signal ignored."""
     command = [sys.executable, MAIN, "--config=mappo", "--env-config=gymma", "with",
                f"local_results_path={results}", *overrides]
     with open(log_path, "w") as log:
         return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=dict(os.environ, PYTHONPATH=SUPPORT))
+                                env=dict(os.environ, PYTHONPATH=SUPPORT),
+                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_line(process: subprocess.Popen, log_path: str, text: str, seconds: float = 120) -> str:

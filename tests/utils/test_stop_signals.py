@@ -28,6 +28,15 @@ def wait_for_handler() -> None:
         time.sleep(0)
 
 
+@pytest.fixture(autouse=True)
+def foreground_signals():
+    """As in a terminal's foreground job: a test run started in the background by a script (``cmd &``)
+    inherits SIGINT ignored, which ``handled()`` rightly leaves ignored."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_first_signal_raises_a_keyboard_interrupt_with_the_exit_code(signum, code):
     before = signal.getsignal(signum)
