@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install Google Research Football (gfootball 2.10.2) into the project's .venv.
 #
-# Why a script and not just `pip install -e ".[football]"`: gfootball has no wheels on PyPI, its
+# Why a script and not just `pip install -e ".[football]"`: gfootball has no wheels on the package registry, its
 # native engine needs Debian libraries, and its build script imports psutil, which pip's isolated
 # build environment does not have, so it must be built with --no-build-isolation. The build takes
 # ~10 minutes on 2 cores; the built wheel is cached (GFOOTBALL_WHEEL_CACHE, default

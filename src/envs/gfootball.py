@@ -73,7 +73,7 @@ from gymnasium import spaces as gym_spaces
 from envs.errors import EnvArgsError, EnvKeyError
 
 INSTALL_HINT = "install it with ./scripts/install_football.sh (builds gfootball 2.10.2; needs gym==0.25.2)"
-"""How to get gfootball, for error messages (it has no wheels on PyPI)."""
+"""How to get gfootball, for error messages (it has no wheels on the package registry)."""
 
 OBS_SIZE = 115
 """Length of a simple115v2 observation."""
