@@ -33,3 +33,10 @@ def last_actions(batch: EpisodeBatch, ts: slice) -> torch.Tensor:
 def agent_ids(batch_size: int, n_steps: int, n_agents: int, device: torch.device) -> torch.Tensor:
     """One-hot agent identities ``[B, T, n_agents, n_agents]`` (an expanded view, no copy)."""
     return torch.eye(n_agents, device=device).expand(batch_size, n_steps, n_agents, n_agents)
+
+
+def steps_of(t: int | slice | None) -> slice:
+    """The stored steps a network reads: step ``t``, the steps of a slice ``t``, or all (``None``)."""
+    if isinstance(t, slice):
+        return t
+    return slice(None) if t is None else slice(t, t + 1)

@@ -10,7 +10,7 @@ from torch import nn
 
 from components.episode_buffer import EpisodeBatch
 from modules.critics.mlp import ValueMLP
-from modules.inputs import agent_ids
+from modules.inputs import agent_ids, steps_of
 from modules.mlp import NetworkOptions
 
 
@@ -29,7 +29,7 @@ class ACCritic(nn.Module):
     def forward(self, batch: EpisodeBatch, t: int | slice | None = None) -> torch.Tensor:
         """Values ``[B, steps, n_agents, 1]`` at step ``t``, at the steps of a slice ``t`` (learners
         pass the transitions only), or at every stored step."""
-        ts = t if isinstance(t, slice) else slice(None) if t is None else slice(t, t + 1)
+        ts = steps_of(t)
         obs = batch["obs"][:, ts]
         if not self.per_agent:
             obs = torch.cat([obs, agent_ids(obs.shape[0], obs.shape[1], self.n_agents, obs.device)], dim=-1)

@@ -10,7 +10,7 @@ from torch import nn
 
 from components.episode_buffer import EpisodeBatch
 from modules.critics.mlp import ValueMLP
-from modules.inputs import action_feature_size, agent_ids, last_actions
+from modules.inputs import action_feature_size, agent_ids, last_actions, steps_of
 from modules.mlp import NetworkOptions
 
 
@@ -31,7 +31,7 @@ class CentralVCritic(nn.Module):
     def forward(self, batch: EpisodeBatch, t: int | slice | None = None) -> torch.Tensor:
         """Values ``[B, steps, n_agents, 1]`` at step ``t``, at the steps of a slice ``t`` (learners
         pass the transitions only), or at every stored step."""
-        ts = t if isinstance(t, slice) else slice(None) if t is None else slice(t, t + 1)
+        ts = steps_of(t)
         return self.net(self._build_inputs(batch, ts))
 
     def _build_inputs(self, batch: EpisodeBatch, ts: slice) -> torch.Tensor:
