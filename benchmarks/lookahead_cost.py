@@ -39,11 +39,8 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated", categor
 
 import torch  # noqa: E402
 
-from components.episode_buffer import ReplayBuffer  # noqa: E402
-from controllers import REGISTRY as mac_registry  # noqa: E402
-from learners import REGISTRY as learner_registry  # noqa: E402
 from main import build_config  # noqa: E402
-from run import apply_env_info, build_scheme, make_args, seed_everything  # noqa: E402
+from run import build_components, make_args, seed_everything  # noqa: E402
 from runners import REGISTRY as runner_registry  # noqa: E402
 from utils.logging import Logger, get_console_logger  # noqa: E402
 
@@ -62,12 +59,7 @@ class Trial:
         self.name = alg
         logger = Logger(get_console_logger())
         self.runner = runner_registry[self.args.runner](args=self.args, logger=logger)
-        apply_env_info(self.args, self.runner.get_env_info())
-        scheme, groups, preprocess = build_scheme(self.args.env_info, self.args)
-        self.buffer = ReplayBuffer(scheme, groups, self.args.buffer_size, self.runner.max_seq_length, preprocess)
-        mac = mac_registry[self.args.mac](self.buffer.scheme, groups, self.args)
-        self.runner.setup(scheme=scheme, groups=groups, preprocess=preprocess, mac=mac)
-        self.learner = learner_registry[self.args.learner](mac, self.buffer.scheme, logger, self.args)
+        self.buffer, self.learner = build_components(self.args, self.runner, logger)
 
     def iteration(self) -> dict[str, float]:
         """One real rollout and one update; seconds per phase and real steps collected."""

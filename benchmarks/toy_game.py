@@ -61,12 +61,9 @@ sys.path.insert(0, os.path.join(REPO, "src"))
 
 import torch  # noqa: E402
 
-from components.episode_buffer import ReplayBuffer  # noqa: E402
-from controllers import REGISTRY as mac_registry  # noqa: E402
 from envs.toy_game import best_response  # noqa: E402
-from learners import REGISTRY as learner_registry  # noqa: E402
 from main import build_config  # noqa: E402
-from run import apply_env_info, build_scheme, make_args, seed_everything  # noqa: E402
+from run import build_components, make_args, seed_everything  # noqa: E402
 from runners import REGISTRY as runner_registry  # noqa: E402
 from utils.logging import Logger, get_console_logger  # noqa: E402
 
@@ -135,13 +132,7 @@ def run_one(study: Study, seed: int) -> list[dict]:
     logger = Logger(get_console_logger())
     runner = runner_registry[args.runner](args=args, logger=logger)
     try:
-        env_info = runner.get_env_info()
-        apply_env_info(args, env_info)
-        scheme, groups, preprocess = build_scheme(env_info, args)
-        buffer = ReplayBuffer(scheme, groups, args.buffer_size, runner.max_seq_length, preprocess, device="cpu")
-        mac = mac_registry[args.mac](buffer.scheme, groups, args)
-        runner.setup(scheme=scheme, groups=groups, preprocess=preprocess, mac=mac)
-        learner = learner_registry[args.learner](mac, buffer.scheme, logger, args)
+        buffer, learner = build_components(args, runner, logger)
 
         rows = [greedy_test(runner, 0)]
         for update in range(1, study.updates + 1):

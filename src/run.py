@@ -112,19 +112,25 @@ def build_scheme(env_info: dict, args: SimpleNamespace) -> tuple[dict, dict, dic
     return scheme, groups, preprocess
 
 
+def build_components(args: SimpleNamespace, runner: Any, logger: Any) -> tuple[ReplayBuffer, Any]:
+    """The buffer and learner (with its controller, set up in ``runner``) of a run whose ``runner``
+    is built: the env's info goes into ``args`` first. Benchmarks that drive the loop themselves
+    build their runs with it too."""
+    env_info = runner.get_env_info()
+    apply_env_info(args, env_info)
+    scheme, groups, preprocess = build_scheme(env_info, args)
+    buffer_device = "cpu" if args.buffer_cpu_only else args.device
+    buffer = ReplayBuffer(scheme, groups, args.buffer_size, runner.max_seq_length, preprocess, device=buffer_device)
+    mac = mac_registry[args.mac](buffer.scheme, groups, args)
+    runner.setup(scheme=scheme, groups=groups, preprocess=preprocess, mac=mac)
+    return buffer, learner_registry[args.learner](mac, buffer.scheme, logger, args)
+
+
 def run_sequential(args: SimpleNamespace, logger: Logger) -> None:
     """Build every component, then train until ``t_max`` env steps (or only evaluate)."""
     runner = runner_registry[args.runner](args=args, logger=logger)
     try:
-        env_info = runner.get_env_info()
-        apply_env_info(args, env_info)
-
-        scheme, groups, preprocess = build_scheme(env_info, args)
-        buffer_device = "cpu" if args.buffer_cpu_only else args.device
-        buffer = ReplayBuffer(scheme, groups, args.buffer_size, runner.max_seq_length, preprocess, device=buffer_device)
-        mac = mac_registry[args.mac](buffer.scheme, groups, args)
-        runner.setup(scheme=scheme, groups=groups, preprocess=preprocess, mac=mac)
-        learner = learner_registry[args.learner](mac, buffer.scheme, logger, args)
+        buffer, learner = build_components(args, runner, logger)
         if args.use_cuda:
             learner.cuda()
 
