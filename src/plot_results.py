@@ -2,6 +2,8 @@
 
     python src/plot_results.py results/ --metric test_return_mean --out plots/toy
     python src/plot_results.py results/sacred/happo --group-by name,lr --smooth 5 --status any
+    python src/plot_results.py results/halfcheetah --at 200000,1000000 \
+        --reference "HARL HAPPO=benchmarks/reference/harl_happo_halfcheetah2x3_seed*.csv"
 
 Reads every ``<dir>/**/<id>/{run.json,config.json,metrics.json}`` under the given directories
 (sacred's FileStorageObserver layout, as ``main.py`` and ``search.py`` write it). Runs are grouped
@@ -15,6 +17,13 @@ run's steps within the common range); the group curve is the mean +- standard er
 Writes ``<out>.png`` (one panel per env, one line and shaded SE band per group), ``<out>.csv``
 (``env, group, step, mean, se, n``) and ``<out>_table.csv`` (per group: runs, final mean +- SE of
 the last point, best mean over steps and its step), which is also printed.
+
+Reference curves (``--reference NAME=GLOB``, repeatable) are runs measured elsewhere, e.g. another
+code base's: one CSV file per seed with a step column (``step``, ``t_env`` or ``env_steps``) and a
+value column (``--reference-column``; empty cells are skipped). They are averaged like a group of
+ours, drawn dashed in the (single) env's panel and listed in the table as ``NAME (reference)``.
+``--at STEPS`` adds ``<out>_at.csv``: each group's mean at those env steps (linear interpolation
+between logged points; none outside a curve's range) and its ratio to each reference there.
 """
 
 from __future__ import annotations
@@ -148,6 +157,92 @@ def table_rows(curves: list[GroupCurve]) -> list[dict]:
     return rows
 
 
+REFERENCE_SUFFIX = " (reference)"
+REFERENCE_STEP_COLUMNS = ("step", "t_env", "env_steps")
+
+
+def read_reference(spec: str, column: str) -> tuple[str, list[Run]]:
+    """``NAME=GLOB`` -> the name and one ``Run`` per CSV file the glob matches (sorted)."""
+    name, separator, pattern = spec.partition("=")
+    if not separator or not name.strip() or not pattern.strip():
+        raise PlotError(f"bad value for '--reference': {spec!r}; allowed: NAME=GLOB of CSV files, one per seed")
+    paths = sorted(glob.glob(pattern.strip()))
+    if not paths:
+        raise PlotError(f"--reference {name.strip()!r}: no file matches {pattern.strip()!r}")
+    runs = []
+    for path in paths:
+        with open(path, newline="") as f:
+            reader = csv.DictReader(f)
+            header = reader.fieldnames or []
+            step_column = next((c for c in REFERENCE_STEP_COLUMNS if c in header), None)
+            if step_column is None or column not in header:
+                raise PlotError(f"reference file '{path}' needs a step column ({', '.join(REFERENCE_STEP_COLUMNS)}) "
+                                f"and the value column '{column}'; its columns: {', '.join(header)}")
+            points = sorted((float(row[step_column]), float(row[column])) for row in reader if row[column].strip())
+        if not points:
+            raise PlotError(f"reference file '{path}' has no value in column '{column}'")
+        steps, values = (np.asarray(axis) for axis in zip(*points))
+        runs.append(Run(path, {}, steps, values))
+    return name.strip(), runs
+
+
+def reference_curves(specs: Sequence[str], column: str, curves: list[GroupCurve], window: int) -> list[GroupCurve]:
+    """Each ``--reference`` as a group curve in the env of ``curves`` (which must hold one env)."""
+    if not specs:
+        return []
+    envs = sorted({curve.env for curve in curves})
+    if len(envs) != 1:
+        raise PlotError(f"--reference needs runs of one env, these hold {len(envs)}: {', '.join(envs)}; "
+                        "plot each env's directory separately")
+    references = []
+    for spec in specs:
+        name, runs = read_reference(spec, column)
+        references.append(group_curve(envs[0], name + REFERENCE_SUFFIX, runs, window))
+    return references
+
+
+def value_at(curve: GroupCurve, step: float) -> float | None:
+    """The curve's mean at ``step`` (linear between logged points), None outside its range."""
+    if not curve.steps[0] <= step <= curve.steps[-1]:
+        return None
+    return float(np.interp(step, curve.steps, curve.mean))
+
+
+def comparison_rows(curves: list[GroupCurve], steps: Sequence[int]) -> list[dict]:
+    """Per step and group: its mean there and its ratio to every reference curve of its env."""
+    rows = []
+    for step in steps:
+        for curve in curves:
+            value = value_at(curve, step)
+            row: dict = {"env": curve.env, "step": step, "group": curve.group, "runs": curve.n, "mean": value}
+            for reference in (c for c in curves if c.env == curve.env and c.group.endswith(REFERENCE_SUFFIX)):
+                if reference is curve:
+                    continue
+                ref_value = value_at(reference, step)
+                name = reference.group[: -len(REFERENCE_SUFFIX)]
+                row[f"ratio to {name}"] = value / ref_value if value is not None and ref_value else None
+            rows.append(row)
+    return rows
+
+
+def write_comparison(rows: list[dict], out: str) -> str:
+    """``<out>_at.csv`` from ``comparison_rows``; returns the printed table."""
+    fields = list(dict.fromkeys(key for row in rows for key in row))
+    with open(f"{out}_at.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(rows)
+
+    ratios = fields[5:]
+    lines = [f"{'env':<24} {'step':>9} {'group':<32} {'runs':>4} {'mean':>12}" + "".join(f" {r:>22}" for r in ratios)]
+    for row in rows:
+        mean = "-" if row["mean"] is None else f"{row['mean']:.4g}"
+        cells = ["-" if row.get(r) is None else f"{row[r]:.3f}" for r in ratios]
+        lines.append(f"{row['env']:<24} {row['step']:>9} {row['group']:<32} {row['runs']:>4} {mean:>12}"
+                     + "".join(f" {c:>22}" for c in cells))
+    return "\n".join(lines)
+
+
 def write_outputs(curves: list[GroupCurve], metric: str, out: str) -> list[dict]:
     """``<out>.csv``, ``<out>_table.csv`` and ``<out>.png``; returns the table rows."""
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -172,7 +267,8 @@ def write_outputs(curves: list[GroupCurve], metric: str, out: str) -> list[dict]
     figure, axes = plt.subplots(1, len(envs), figsize=(5.5 * len(envs), 4), squeeze=False)
     for axis, env in zip(axes[0], envs):
         for curve in (c for c in curves if c.env == env):
-            axis.plot(curve.steps, curve.mean, label=f"{curve.group} (n={curve.n})")
+            style = "--" if curve.group.endswith(REFERENCE_SUFFIX) else "-"
+            axis.plot(curve.steps, curve.mean, style, label=f"{curve.group} (n={curve.n})")
             axis.fill_between(curve.steps, curve.mean - curve.se, curve.mean + curve.se, alpha=0.25)
         axis.set_title(env)
         axis.set_xlabel("env steps")
@@ -205,6 +301,12 @@ def parse_args(argv: Iterable[str]) -> argparse.Namespace:
     parser.add_argument("--status", default="COMPLETED",
                         help="comma-separated sacred statuses to include, or 'any' (default: %(default)s)")
     parser.add_argument("--out", default="results/plots/curves", help="output path stem (default: %(default)s)")
+    parser.add_argument("--reference", action="append", default=[], metavar="NAME=GLOB",
+                        help="reference runs measured elsewhere: CSV files, one per seed (repeatable)")
+    parser.add_argument("--reference-column", default="eval_return",
+                        help="value column of the reference CSVs (default: %(default)s)")
+    parser.add_argument("--at", default="", help="comma-separated env steps: each group's mean there and its "
+                                                 "ratio to the references (<out>_at.csv)")
     return parser.parse_args(list(argv))
 
 
@@ -219,14 +321,23 @@ def main(argv: Iterable[str]) -> int:
             if seen:
                 raise PlotError(f"no run logged metric '{args.metric}'; logged metrics: {', '.join(sorted(seen))}")
             raise PlotError(f"no sacred runs with status {args.status} under {', '.join(args.dirs)}")
+        try:
+            at_steps = [int(float(step)) for step in args.at.split(",") if step.strip()]
+        except ValueError:
+            raise PlotError(f"bad value for '--at': {args.at!r}; allowed: comma-separated env steps") from None
         group_by = [key.strip() for key in args.group_by.split(",") if key.strip()]
         curves = group_runs(runs, group_by, args.smooth)
+        curves += reference_curves(args.reference, args.reference_column, curves, args.smooth)
         rows = write_outputs(curves, args.metric, args.out)
+        comparison = write_comparison(comparison_rows(curves, at_steps), args.out) if at_steps else ""
     except PlotError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(format_table(rows, args.metric))
-    print(f"wrote {args.out}.png, {args.out}.csv, {args.out}_table.csv ({len(runs)} runs, {len(curves)} groups)")
+    if comparison:
+        print(comparison)
+    extra = f", {args.out}_at.csv" if comparison else ""
+    print(f"wrote {args.out}.png, {args.out}.csv, {args.out}_table.csv{extra} ({len(runs)} runs, {len(curves)} groups)")
     return 0
 
 

@@ -89,3 +89,36 @@ def test_bad_input_is_one_line(runs, tmp_path, capsys):
     assert err.startswith("error: no run logged metric 'nope'; logged metrics: return_mean, test_return_mean")
     assert plot_results.main([str(tmp_path / "empty"), "--out", str(tmp_path / "x")]) == 2
     assert "no sacred runs" in capsys.readouterr().err
+
+
+def test_reference_curves_and_values_at_steps(tmp_path, capsys):
+    write_run(tmp_path, "happo", 1, [2.0, 4.0, 6.0], seed=0)  # steps 100, 200, 300
+    write_run(tmp_path, "happo", 2, [4.0, 8.0, 10.0], seed=1)
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    # Two reference seeds in the HARL layout: env_steps, an empty eval cell (skipped), eval_return.
+    (reference / "seed1.csv").write_text("env_steps,train_return,eval_return\n100,0,2\n150,0,\n300,0,8\n")
+    (reference / "seed2.csv").write_text("env_steps,train_return,eval_return\n100,0,4\n150,0,\n300,0,12\n")
+    out = tmp_path / "ref"
+    assert plot_results.main([str(tmp_path / "sacred"), "--out", str(out), "--at", "200,300,400",
+                              "--reference", f"HARL={reference}/seed*.csv"]) == 0
+    table = {r["group"]: r for r in read_csv(Path(f"{out}_table.csv"))}
+    assert float(table["HARL (reference)"]["final_mean"]) == 10.0 and table["HARL (reference)"]["runs"] == "2"
+    at = {(int(r["step"]), r["group"]): r for r in read_csv(Path(f"{out}_at.csv"))}
+    assert float(at[(200, "happo")]["mean"]) == 6.0
+    assert float(at[(200, "HARL (reference)")]["mean"]) == 6.5  # (3 + 10) / 2: linear between 100 and 300
+    assert float(at[(200, "happo")]["ratio to HARL"]) == pytest.approx(6.0 / 6.5)
+    assert float(at[(300, "happo")]["ratio to HARL"]) == pytest.approx(8.0 / 10.0)
+    assert at[(400, "happo")]["mean"] == "" and at[(400, "happo")]["ratio to HARL"] == ""  # past the curves' end
+    assert "ratio to HARL" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--reference", "no-equals-sign"], "bad value for '--reference': 'no-equals-sign'"),
+    (["--reference", "R=/nonexistent/*.csv"], "no file matches '/nonexistent/*.csv'"),
+    (["--at", "soon"], "bad value for '--at': 'soon'"),
+])
+def test_bad_reference_or_steps_is_one_line(runs, tmp_path, capsys, args, message):
+    assert plot_results.main([str(runs / "sacred" / "happo" / "toy"), "--out", str(tmp_path / "x"), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
