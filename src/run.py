@@ -43,12 +43,17 @@ def run(_run: Any, _config: dict, _log: Any) -> None:
     logger.setup_sacred(_run)
     token = f"{args.name}_seed{args.seed}_{env_label(vars(args))}_{datetime.datetime.now():%Y-%m-%d_%H-%M-%S}"
     args.unique_token = token.replace(":", "-").replace("/", "-")
-    if args.use_tensorboard:
-        logger.setup_tb(os.path.join(args.local_results_path, "tb_logs", args.unique_token))
+    tb_dir = os.path.join(args.local_results_path, "tb_logs", args.unique_token) if args.use_tensorboard else None
     try:
+        if args.use_wandb:  # before TensorBoard, whose event files W&B then syncs
+            logger.setup_wandb(vars(args), args.unique_token, args.local_results_path, tensorboard_dir=tb_dir)
+        if tb_dir is not None:
+            logger.setup_tb(tb_dir)
         run_sequential(args, logger)
-    finally:
-        logger.close()
+    except BaseException:
+        logger.close(failed=True)
+        raise
+    logger.close()
 
 
 def make_args(config: dict) -> SimpleNamespace:
@@ -179,6 +184,8 @@ def save_checkpoint(learner: Any, args: SimpleNamespace, t_env: int, logger: Log
         shutil.rmtree(final)
     os.replace(staging, final)
     logger.console_logger.info("Saved models to %s", final)
+    if args.use_wandb and args.wandb_save_model:
+        logger.save_to_wandb(final, base_path=args.local_results_path)
     return final
 
 

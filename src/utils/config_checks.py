@@ -19,6 +19,7 @@ env is built (``controllers.basic_controller``), inside the run.
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
 from collections.abc import Callable, Collection, Mapping
@@ -37,6 +38,7 @@ from modules.mlp import ACTIVATIONS, INITS
 from runners import REGISTRY as runner_registry
 from utils.checkpoint import list_checkpoint_steps
 from utils.config import ConfigError
+from utils.logging import WANDB_EXTRA, WANDB_MODES
 from utils.returns import ADVANTAGE_ESTIMATORS
 
 
@@ -110,9 +112,14 @@ def integer(low: int, high: int | None = None, *, null: str | None = None) -> Ru
     return _range_rule("an integer", _is_int, low, high, False, null, real=False)
 
 
-def text(what: str) -> Rule:
-    """A non-empty string; ``what`` describes it."""
-    return Rule(f"a non-empty string: {what}", lambda value: isinstance(value, str) and value != "")
+def text(what: str, *, null: str | None = None) -> Rule:
+    """A non-empty string; ``what`` describes it. Null too when ``null`` says what null means."""
+
+    def accepts(value: Any) -> bool:
+        return (value is None and null is not None) or (isinstance(value, str) and value != "")
+
+    allowed = f"a non-empty string: {what}"
+    return Rule(f"null ({null}) or {allowed}" if null else allowed, accepts)
 
 
 # Intervals in env steps may be 0: the event then happens after every batch of episodes.
@@ -180,6 +187,9 @@ VALUE_RULES: dict[str, Rule] = {
     "hypergroup": Rule("null or a string naming the sweep combination",
                        lambda value: value is None or isinstance(value, str)),
     "repeat_id": integer(0),
+    # --- Weights & Biases ---
+    "wandb_team": text("the W&B entity (team or user)", null="the account's default entity"),
+    "wandb_project": text("the W&B project", null="the project 'lookahead'"),
     # --- env_args (the env checks the rest when it is built) ---
     "env_args.key": text("an env key such as lbforaging:Foraging-8x8-2p-3f-v3, a gymnasium id or pz:<module>"),
     "env_args.time_limit": integer(1),
@@ -237,6 +247,7 @@ CHOICES: dict[str, Collection[str]] = {
     "lka_base_learner": POLICY_GRADIENT_LEARNERS,
     "lka_base_mac": ("basic_mac", "non_shared_mac"),
     "lka_runner": ("imagined",),
+    "wandb_mode": WANDB_MODES,
 }
 
 
@@ -285,6 +296,11 @@ def _feed_forward(config: Mapping[str, Any]) -> bool:
 
 def _holds_checkpoints(path: str) -> bool:
     return os.path.isdir(path) and bool(list_checkpoint_steps(path))
+
+
+def _wandb_installed() -> bool:
+    """Whether ``import wandb`` would find the package (without the cost of importing it)."""
+    return importlib.util.find_spec("wandb") is not None
 
 
 REQUIREMENTS: tuple[Requirement, ...] = (
@@ -340,6 +356,10 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement(
         "checkpoint_path", lambda c: bool(c["checkpoint_path"]), lambda c: _holds_checkpoints(c["checkpoint_path"]),
         "'' (start from scratch) or a directory holding <t_env>/ model directories (results/models/<token>/)",
+    ),
+    Requirement(
+        "use_wandb", lambda c: c["use_wandb"], lambda c: _wandb_installed(),
+        f"False, or True once wandb is installed: {WANDB_EXTRA}",
     ),
 )
 

@@ -1,12 +1,23 @@
-"""Statistics logging to the console, sacred (metrics.json) and TensorBoard."""
+"""Statistics logging to the console, sacred (metrics.json), TensorBoard and Weights & Biases."""
 
 from __future__ import annotations
 
 import logging
+import os
 from collections import defaultdict
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from utils.config import ConfigError
+
+WANDB_MODES = ("disabled", "offline", "online")
+WANDB_EXTRA = "pip install -e '.[wandb]'"  # how to install wandb (setup.py's extra)
+WANDB_DEFAULT_PROJECT = "lookahead"
+# W&B's x-axis for every scalar: t_env, logged beside each value. W&B's own step counts log calls and
+# must not go back, while keys reach log_stat out of t_env order (test returns after learner losses).
+WANDB_STEP_METRIC = "t_env"
 
 
 class Logger:
@@ -23,11 +34,56 @@ class Logger:
         self.stats: dict[str, list[tuple[int, float]]] = defaultdict(list)
         self._sacred_run = None
         self._writer = None
+        self._wandb_run = None
+        self._wandb_gets_log_stat = False  # False with TensorBoard: W&B reads the event files instead
 
     def setup_tb(self, directory: str) -> None:
         from torch.utils.tensorboard import SummaryWriter  # imported lazily: it pulls in tensorboard
 
         self._writer = SummaryWriter(log_dir=directory)
+
+    def setup_wandb(self, config: Mapping[str, Any], name: str, directory: str, tensorboard_dir: str | None) -> None:
+        """Start a W&B run called ``name`` (the run's unique token) that records ``config``, with its
+        files in ``directory/wandb/`` and, if set, ``hypergroup`` as its group.
+
+        With a ``tensorboard_dir`` (the one :meth:`setup_tb` gets next) W&B syncs the event files
+        written there, so every scalar reaches it once, at TensorBoard's step; W&B hooks the event
+        writer class, so call this before :meth:`setup_tb`. Without one :meth:`log_stat` sends each
+        scalar, plotted against ``t_env``. wandb is imported only here: it is an optional extra.
+        """
+        if self._writer is not None:
+            raise RuntimeError("setup_wandb must come before setup_tb: W&B syncs only event writers created after it")
+        try:
+            import wandb
+        except ImportError:
+            raise ConfigError(f"use_wandb=True needs wandb, which is not installed: {WANDB_EXTRA}") from None
+        if tensorboard_dir is not None:
+            # What init(sync_tensorboard=True) does, plus the root: unnamed, W&B waits 10 s to guess it.
+            wandb.tensorboard.patch(root_logdir=tensorboard_dir)
+        os.makedirs(directory, exist_ok=True)
+        try:
+            self._wandb_run = wandb.init(
+                entity=config["wandb_team"],
+                project=config["wandb_project"] or WANDB_DEFAULT_PROJECT,
+                mode=config["wandb_mode"],
+                config=dict(config),
+                name=name,
+                group=config.get("hypergroup"),
+                dir=directory,
+            )
+        except wandb.errors.Error as error:  # e.g. online without `wandb login`
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise ConfigError(f"W&B could not start the run (wandb_mode={config['wandb_mode']!r}): {reason} "
+                              "(no account needed: wandb_mode=offline or disabled)") from None
+        self._wandb_gets_log_stat = tensorboard_dir is None
+        if self._wandb_gets_log_stat:
+            self._wandb_run.define_metric(WANDB_STEP_METRIC)
+            self._wandb_run.define_metric("*", step_metric=WANDB_STEP_METRIC)
+
+    def save_to_wandb(self, directory: str, base_path: str) -> None:
+        """Upload the files of ``directory`` to the W&B run (``setup_wandb`` first), named by their
+        path below ``base_path`` so that the run keeps the local layout."""
+        self._wandb_run.save(os.path.join(directory, "*"), base_path=base_path, policy="now")
 
     def setup_sacred(self, sacred_run: Any) -> None:
         self._sacred_run = sacred_run
@@ -39,6 +95,8 @@ class Logger:
             self._writer.add_scalar(key, value, t)
         if self._sacred_run is not None:
             self._sacred_run.log_scalar(key, value, t)
+        if self._wandb_gets_log_stat:
+            self._wandb_run.log({key: value, WANDB_STEP_METRIC: t})
 
     def print_recent_stats(self) -> None:
         if "episode" not in self.stats:
@@ -53,9 +111,21 @@ class Logger:
             lines.append("    ".join(cells[row : row + 4]))
         self.console_logger.info("\n".join(lines))
 
-    def close(self) -> None:
+    def close(self, failed: bool = False) -> None:
+        """Flush and close every sink; the W&B run ends marked failed if ``failed``. TensorBoard
+        closes first, so that W&B reads its last events before the run ends. W&B's background
+        service stops too: it holds the process's stdout, whose capture (sacred's cout.txt) would
+        otherwise wait for it in vain."""
         if self._writer is not None:
             self._writer.close()
+        if self._wandb_run is not None:
+            import wandb
+
+            exit_code = 1 if failed else 0
+            self._wandb_run.finish(exit_code=exit_code)
+            wandb.teardown(exit_code=exit_code)
+            if not self._wandb_gets_log_stat:
+                wandb.tensorboard.unpatch()  # the patch is global; the next run names its own root
 
 
 def log_if_due(logger: Any, stats: dict[str, float], t_env: int, last_t: int, interval: int) -> int:
