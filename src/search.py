@@ -4,6 +4,7 @@
     python src/search.py SWEEP.yaml --address auto        # join the cluster of `ray start` on this node
     python src/search.py SWEEP.yaml --address HOST:6379   # join a remote cluster's head
     python src/search.py SWEEP.yaml --dry-run             # list the trials and what would be skipped
+    python src/search.py SWEEP.yaml --set t_max=20000 --results /tmp/smoke   # a short try of the same file
 
 Each trial is a Ray task that runs ``python src/main.py --config=ALG --env-config=ENV with k=v ...``
 as a subprocess (so a crash, a config error or a NaN in one run cannot take the others down); the
@@ -33,9 +34,8 @@ EPyMARL's sweep files (its ``src/search.py``) run unchanged: ``grid-search`` is 
 (EPyMARL's default, 3). Like EPyMARL's, every trial gets ``hypergroup`` (here a readable name of its
 combination, e.g. ``--config=happo,lr=0.001``, which stays the same when the sweep grows) so
 ``plot_results.py --group-by hypergroup`` can group the seeds of a combination. The EPyMARL keys
-``label``, ``repeat_id``, ``hypergroup`` and ``use_wandb`` are config keys of ours (``default.yaml``;
-no effect on training); ``wandb_team``, ``wandb_project``, ``wandb_mode`` and ``wandb_save_model``
-are dropped here with one notice.
+``label``, ``repeat_id``, ``hypergroup``, ``use_wandb`` and ``wandb_*`` are config keys of ours
+(``default.yaml``), so they pass through to the runs.
 
 Resumable: a trial whose merged config (``main.build_config``, seed included) equals the
 ``config.json`` of a sacred run with status COMPLETED under the results path is skipped, so
@@ -69,11 +69,10 @@ SRC_DIR = os.path.dirname(os.path.abspath(__file__))
 MAIN_PATH = os.path.join(SRC_DIR, "main.py")
 ALG_FLAG, ENV_FLAG = "--config", "--env-config"
 EPYMARL_SEEDS = 3  # EPyMARL's search.py default
-# EPyMARL keys we have no use for at all (W&B logging is not implemented here): dropped with a notice.
-DROPPED_EPYMARL_KEYS = ("wandb_team", "wandb_project", "wandb_mode", "wandb_save_model")
 SWEEP_KEYS = ("config", "env-config", "overrides", "grid", "groups", "seeds", "resources", "local_results_path",
               "grid-search", "grid-search-groups", "exclude")
 INTERRUPT_GRACE_SECONDS = 60  # how long Ctrl-C waits for running trials to mark their runs INTERRUPTED
+POLL_SECONDS = 0.2  # how often a trial checks whether its run has ended
 
 
 class SweepError(ValueError):
@@ -117,7 +116,6 @@ class Sweep:
     cpus: float
     gpus: float
     results_path: str
-    notices: list[str] = field(default_factory=list)
 
 
 def format_value(value: Any) -> str:
@@ -185,8 +183,21 @@ def _resource(resources: Mapping[str, Any], key: str, default: float) -> float:
     return float(value)
 
 
-def load_sweep(path: str, seeds_flag: int | None = None, results_flag: str | None = None) -> Sweep:
-    """The trials of the sweep file at ``path``, in a fixed order (grid x groups, then seeds)."""
+def parse_set_flags(tokens: Iterable[str]) -> dict[str, Any]:
+    """``--set KEY=VALUE`` flags -> overrides (values parsed as ``main.py`` parses ``with`` values)."""
+    from utils.config import ConfigError, parse_overrides
+
+    try:
+        return parse_overrides(list(tokens))
+    except ConfigError as error:
+        raise SweepError(f"bad --set: {error}") from None
+
+
+def load_sweep(path: str, seeds_flag: int | None = None, results_flag: str | None = None,
+               set_flags: Mapping[str, Any] | None = None) -> Sweep:
+    """The trials of the sweep file at ``path``, in a fixed order (grid x groups, then seeds).
+
+    ``set_flags`` (``--set``) override every trial last, over the grid and groups too."""
     try:
         with open(path) as f:
             raw = yaml.safe_load(f) or {}
@@ -203,20 +214,14 @@ def load_sweep(path: str, seeds_flag: int | None = None, results_flag: str | Non
         raise SweepError(f"bad value for 'exclude': {raw['exclude']!r}; allowed: null (EPyMARL ignores it too); "
                          "use groups to leave combinations out")
 
-    notices: list[str] = []
     base = flatten(_mapping(raw, "overrides"))
     grid = {**flatten(_mapping(raw, "grid-search")), **flatten(_mapping(raw, "grid"))}
-    for key in DROPPED_EPYMARL_KEYS:
-        if key in base or key in grid:
-            notices.append(f"'{key}' ignored: W&B logging is not implemented here (use use_tensorboard=True)")
-            base.pop(key, None)
-            grid.pop(key, None)
+    forced = dict(set_flags or {})
+    if "seed" in forced:
+        raise SweepError("--set seed=... is not allowed; use --seeds N or the file's 'seeds'")
     axes = [[(key, value) for value in (values if isinstance(values, list) else [values])]
             for key, values in grid.items()]
     groups = _groups(raw)
-    for group in groups:
-        for key in DROPPED_EPYMARL_KEYS:
-            group.pop(key, None)
     varied = {key for key, values in grid.items() if isinstance(values, list) and len(values) > 1}
     varied |= {key for group in groups for key in group} if len(groups) > 1 else set()
 
@@ -233,7 +238,7 @@ def load_sweep(path: str, seeds_flag: int | None = None, results_flag: str | Non
     seen: set[tuple] = set()
     for combination in itertools.product(*axes):
         for group in groups:
-            overrides = {**base, **dict(combination), **group}
+            overrides = {**base, **dict(combination), **group, **forced}
             alg = overrides.pop(ALG_FLAG, raw.get("config"))
             env = overrides.pop(ENV_FLAG, raw.get("env-config"))
             if not alg or not env:
@@ -250,7 +255,7 @@ def load_sweep(path: str, seeds_flag: int | None = None, results_flag: str | Non
                 if key not in seen:
                     seen.add(key)
                     trials.append(Trial(len(trials), str(alg), str(env), items, hypergroup or "all"))
-    return Sweep(trials, cpus, gpus, results_path, notices)
+    return Sweep(trials, cpus, gpus, results_path)
 
 
 # ------------------------------------------------------------------ resume
@@ -296,6 +301,13 @@ def error_line(stderr_text: str) -> str:
     return lines[-1] if lines else "(no error output)"
 
 
+def _default_sigint() -> None:
+    """In the trial's process before ``main.py`` starts: SIGINT reaches the run. A Ray worker has it
+    blocked or ignored, both inherited by its children, and ``main.py`` keeps an ignored SIGINT ignored."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def run_trial(argv: list[str], main_path: str, log_dir: str, log_stem: str) -> dict[str, Any]:
     """Run ``main.py argv`` to its end; ``{"returncode", "error", "seconds", "host", "node"}`` (node: the
     Ray node id).
@@ -310,9 +322,12 @@ def run_trial(argv: list[str], main_path: str, log_dir: str, log_stem: str) -> d
     err_path = os.path.join(log_dir, f"{log_stem}.err")
     with open(os.path.join(log_dir, f"{log_stem}.out"), "w") as out, open(err_path, "w") as err:
         process = subprocess.Popen([sys.executable, main_path, *argv], stdout=out, stderr=err,
-                                   stdin=subprocess.DEVNULL)
+                                   stdin=subprocess.DEVNULL, preexec_fn=_default_sigint)
         try:
-            returncode = process.wait()
+            # Polled, not process.wait(): Ray's cancel raises KeyboardInterrupt between bytecodes,
+            # which a thread blocked in waitpid would never reach.
+            while (returncode := process.poll()) is None:
+                time.sleep(POLL_SECONDS)
         except KeyboardInterrupt:
             process.send_signal(signal.SIGINT)
             try:
@@ -382,6 +397,18 @@ def start_ray(address: str | None, num_cpus: int | None) -> bool:
     return True
 
 
+def check_schedulable(sweep: Sweep) -> None:
+    """Refuse a sweep whose trials no node can hold (Ray would queue them forever)."""
+    import ray
+
+    nodes = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
+    for resource, need in (("CPU", sweep.cpus), ("GPU", sweep.gpus)):
+        largest = max((node.get(resource, 0.0) for node in nodes), default=0.0)
+        if need > largest:
+            raise SweepError(f"bad value for 'resources.{resource.lower()}s': {need:g}; the largest Ray node has "
+                             f"{largest:g} {resource}s (allowed: <= {largest:g}, or join a bigger cluster)")
+
+
 def _running(pending: int, cpus: float) -> int:
     """Trials holding their resources now (the others wait in Ray's queue)."""
     import ray
@@ -396,8 +423,6 @@ def run_sweep(sweep: Sweep, address: str | None = None, num_cpus: int | None = N
               progress_interval: float = 10.0) -> Progress:
     """Run every trial of ``sweep`` not already COMPLETED; returns the counts and failures."""
     progress = Progress(total=len(sweep.trials))
-    for notice in sweep.notices:
-        _print(f"[search] note: {notice}")
     finished = completed_configs(sweep.results_path)
     to_run: list[Trial] = []
     for trial in sweep.trials:
@@ -419,6 +444,12 @@ def run_sweep(sweep: Sweep, address: str | None = None, num_cpus: int | None = N
     import ray
 
     owns_ray = start_ray(address, num_cpus)
+    try:
+        check_schedulable(sweep)
+    except SweepError:
+        if owns_ray:
+            ray.shutdown()
+        raise
     log_dir = os.path.join(sweep.results_path, "search_logs", log_name)
     task = ray.remote(run_trial).options(num_cpus=sweep.cpus, num_gpus=sweep.gpus, max_retries=0)
     pending = {task.remote(trial.argv(), MAIN_PATH, log_dir, trial.log_stem()): trial for trial in to_run}
@@ -433,6 +464,9 @@ def run_sweep(sweep: Sweep, address: str | None = None, num_cpus: int | None = N
                 _print(progress.line(_running(len(pending), sweep.cpus)))
                 last_line = time.monotonic()
     except KeyboardInterrupt:
+        finished_meanwhile, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
+        for ref in finished_meanwhile:
+            _report(pending.pop(ref), ref, progress, log_dir)
         _print(f"[search] interrupted: stopping {len(pending)} unfinished trials (running runs are marked "
                "INTERRUPTED; finished runs are kept; Ctrl-C again to cancel at once)")
         _stop(pending, progress, log_dir)
@@ -494,6 +528,8 @@ def parse_args(argv: Iterable[str]) -> argparse.Namespace:
     parser.add_argument("--num-cpus", type=int, default=None,
                         help="local Ray only: CPUs Ray may use (default: all of this machine's)")
     parser.add_argument("--seeds", type=int, default=None, help="seeds 0..N-1 (overrides the file's 'seeds')")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="set_flags",
+                        help="override KEY of every trial (repeatable), e.g. a short try: --set t_max=20000")
     parser.add_argument("--results", default=None, help="local_results_path of every trial (overrides the file)")
     parser.add_argument("--progress-interval", type=float, default=10.0, help="seconds between progress lines")
     parser.add_argument("--dry-run", action="store_true", help="list the trials (and which are done), run nothing")
@@ -503,7 +539,7 @@ def parse_args(argv: Iterable[str]) -> argparse.Namespace:
 def main(argv: Iterable[str]) -> int:
     args = parse_args(argv)
     try:
-        sweep = load_sweep(args.sweep, args.seeds, args.results)
+        sweep = load_sweep(args.sweep, args.seeds, args.results, parse_set_flags(args.set_flags))
         if args.dry_run:
             finished = completed_configs(sweep.results_path)
             for trial in sweep.trials:

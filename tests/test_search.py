@@ -7,9 +7,11 @@ import glob
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -119,10 +121,33 @@ def test_epymarl_sweep_file_is_read(tmp_path):
     sweep = search.load_sweep(str(sweep_file), seeds_flag=2, results_flag=str(tmp_path / "r"))
     assert [(t.alg, t.env, t.seed) for t in sweep.trials] == [
         ("mappo", "gymma", 0), ("mappo", "gymma", 1), ("ippo", "gymma", 0), ("ippo", "gymma", 1)]
-    assert any("wandb_project" in notice for notice in sweep.notices)
     config = search.trial_config(sweep.trials[0])  # main.py accepts every key it is given
-    assert (config["use_wandb"], config["hypergroup"], config["env_args"]["time_limit"]) == (False, "config=mappo", 25)
+    assert (config["use_wandb"], config["wandb_project"]) == (False, "p")
+    assert (config["hypergroup"], config["env_args"]["time_limit"]) == ("config=mappo", 25)
     assert config["local_results_path"] == str(tmp_path / "r")
+
+
+def test_set_flags_override_every_trial_and_shipped_sweep_files_are_valid(tmp_path):
+    """``--set`` wins over the file's overrides, grid and groups; every sweep file under
+    benchmarks/sweeps builds a valid config for each of its trials (as ``--dry-run`` checks)."""
+    sweep_file = write_sweep(tmp_path / "s.yaml", tmp_path / "r", grid={"--config": ["happo", "mappo"], "lr": [0.1, 0.2]})
+    sweep = search.load_sweep(str(sweep_file), set_flags=search.parse_set_flags(["lr=0.5", "t_max=8"]))
+    assert [(trial.alg, dict(trial.overrides)["lr"], dict(trial.overrides)["t_max"]) for trial in sweep.trials] == [
+        ("happo", 0.5, 8), ("mappo", 0.5, 8)]  # the lr axis collapses into one value: no duplicate trials
+    with pytest.raises(search.SweepError, match="not of the form key=value"):
+        search.parse_set_flags(["t_max"])
+    shipped = sorted((REPO / "benchmarks" / "sweeps").glob("*.yaml"))
+    assert len(shipped) >= 5
+    for path in shipped:
+        trials = search.load_sweep(str(path), results_flag=str(tmp_path / "shipped")).trials
+        configs = [search.trial_config(trial) for trial in trials]
+        assert len({search.canonical(config) for config in configs}) == len(trials), path.name
+
+
+def test_trials_no_node_can_hold_are_refused(ray_session, tmp_path):
+    sweep_file = write_sweep(tmp_path / "big.yaml", tmp_path / "results", config="mappo", resources={"cpus": 64})
+    with pytest.raises(search.SweepError, match=r"'resources.cpus': 64; the largest Ray node has 2 CPUs"):
+        search.run_sweep(search.load_sweep(str(sweep_file)), progress_interval=2)
 
 
 @pytest.mark.parametrize("sweep, message", [
@@ -163,7 +188,6 @@ def two_node_cluster(tmp_path):
         subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=120)
 
 
-@pytest.mark.slow
 def test_sweep_runs_across_a_two_node_cluster(two_node_cluster, tmp_path):
     address, env = two_node_cluster
     sweep_file = write_sweep(tmp_path / "cluster.yaml", tmp_path / "results", config="mappo", seeds=2)
@@ -176,3 +200,29 @@ def test_sweep_runs_across_a_two_node_cluster(two_node_cluster, tmp_path):
     assert len(nodes) == 2  # one trial on each node
     assert sorted((status, config["seed"]) for status, config in sacred_runs(tmp_path / "results")) == [
         ("COMPLETED", 0), ("COMPLETED", 1)]
+
+
+def test_ctrl_c_stops_running_trials_and_keeps_finished_runs(tmp_path):
+    """SIGINT to ``search.py`` (Ctrl-C): the running trial's run ends INTERRUPTED, the finished one
+    stays COMPLETED, and the exit code is 130."""
+    long_run = {"t_max": 10_000_000, "test_interval": 10_000_000}
+    sweep_file = write_sweep(tmp_path / "stop.yaml", tmp_path / "results", config="mappo",
+                             groups=[{"lr": 0.001}, {"lr": 0.002, **long_run}])
+    log_path = tmp_path / "search.log"
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, str(REPO / "src" / "search.py"), str(sweep_file), "--num-cpus", "2",
+                                    "--progress-interval", "1"], stdout=log, stderr=subprocess.STDOUT,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        deadline = time.monotonic() + 180
+        while ("] done lr=0.001" not in log_path.read_text()
+               or [status for status, _ in sacred_runs(tmp_path / "results")].count("RUNNING") != 1):
+            assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
+            time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=90) == 130, log_path.read_text()[-3000:]
+    finally:
+        process.kill()
+    assert sorted((config["lr"], status) for status, config in sacred_runs(tmp_path / "results")) == [
+        (0.001, "COMPLETED"), (0.002, "INTERRUPTED")]
+    assert "[search] interrupted: stopping 1 unfinished trials" in log_path.read_text()
