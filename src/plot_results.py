@@ -22,8 +22,9 @@ Reference curves (``--reference NAME=GLOB``, repeatable) are runs measured elsew
 code base's: one CSV file per seed with a step column (``step``, ``t_env`` or ``env_steps``) and a
 value column (``--reference-column``; empty cells are skipped). They are averaged like a group of
 ours, drawn dashed in the (single) env's panel and listed in the table as ``NAME (reference)``.
-``--at STEPS`` adds ``<out>_at.csv``: each group's mean at those env steps (linear interpolation
-between logged points; none outside a curve's range) and its ratio to each reference there.
+``--at STEPS`` adds ``<out>_at.csv``: each group's mean and median over runs at those env steps
+(linear interpolation between logged points; none outside a curve's range) and the ratio of its
+mean to each reference's there, and to each ``--ratio-to`` group of ours (e.g. the base algorithm).
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class Run:
 
 @dataclass
 class GroupCurve:
-    """Mean and standard error over ``n`` runs at ``steps`` (all 1-D arrays of one length)."""
+    """Mean, standard error and median over ``n`` runs at ``steps`` (all 1-D arrays of one length)."""
 
     env: str
     group: str
@@ -66,6 +67,7 @@ class GroupCurve:
     mean: np.ndarray
     se: np.ndarray
     n: int
+    median: np.ndarray
 
 
 def config_value(config: dict, dotted: str) -> object:
@@ -134,7 +136,7 @@ def group_curve(env: str, group: str, runs: list[Run], window: int) -> GroupCurv
     n = len(runs)
     mean = matrix.mean(axis=0)
     se = matrix.std(axis=0, ddof=1) / math.sqrt(n) if n > 1 else np.zeros_like(mean)
-    return GroupCurve(env, group, steps, mean, se, n)
+    return GroupCurve(env, group, steps, mean, se, n, np.median(matrix, axis=0))
 
 
 def group_runs(runs: list[Run], group_by: Sequence[str], window: int) -> list[GroupCurve]:
@@ -201,26 +203,38 @@ def reference_curves(specs: Sequence[str], column: str, curves: list[GroupCurve]
     return references
 
 
-def value_at(curve: GroupCurve, step: float) -> float | None:
-    """The curve's mean at ``step`` (linear between logged points), None outside its range."""
+def value_at(curve: GroupCurve, step: float, statistic: str = "mean") -> float | None:
+    """The curve's ``statistic`` (mean or median over runs) at ``step``, linear between logged
+    points; None outside its range."""
     if not curve.steps[0] <= step <= curve.steps[-1]:
         return None
-    return float(np.interp(step, curve.steps, curve.mean))
+    return float(np.interp(step, curve.steps, getattr(curve, statistic)))
 
 
-def comparison_rows(curves: list[GroupCurve], steps: Sequence[int]) -> list[dict]:
-    """Per step and group: its mean there and its ratio to every reference curve of its env."""
+def comparison_rows(curves: list[GroupCurve], steps: Sequence[int], ratio_to: Sequence[str] = ()) -> list[dict]:
+    """Per step and group: its mean and median there, and the ratio of its mean to the mean of every
+    reference curve and of every ``ratio_to`` group of its env."""
+    names = {curve.group for curve in curves}
+    unknown = [group for group in ratio_to if group not in names]
+    if unknown:
+        raise PlotError(f"bad value for '--ratio-to': {unknown[0]!r}; allowed: {', '.join(sorted(names))}")
     rows = []
     for step in steps:
         for curve in curves:
             value = value_at(curve, step)
-            row: dict = {"env": curve.env, "step": step, "group": curve.group, "runs": curve.n, "mean": value}
-            for reference in (c for c in curves if c.env == curve.env and c.group.endswith(REFERENCE_SUFFIX)):
-                if reference is curve:
+            row: dict = {"env": curve.env, "step": step, "group": curve.group, "runs": curve.n, "mean": value,
+                         "median": value_at(curve, step, "median")}
+            for other in curves:
+                if other is curve or other.env != curve.env:
                     continue
-                ref_value = value_at(reference, step)
-                name = reference.group[: -len(REFERENCE_SUFFIX)]
-                row[f"ratio to {name}"] = value / ref_value if value is not None and ref_value else None
+                if other.group.endswith(REFERENCE_SUFFIX):
+                    name = other.group[: -len(REFERENCE_SUFFIX)]
+                elif other.group in ratio_to:
+                    name = other.group
+                else:
+                    continue
+                other_value = value_at(other, step)
+                row[f"ratio to {name}"] = value / other_value if value is not None and other_value else None
             rows.append(row)
     return rows
 
@@ -233,12 +247,13 @@ def write_comparison(rows: list[dict], out: str) -> str:
         writer.writeheader()
         writer.writerows(rows)
 
-    ratios = fields[5:]
-    lines = [f"{'env':<24} {'step':>9} {'group':<32} {'runs':>4} {'mean':>12}" + "".join(f" {r:>22}" for r in ratios)]
+    ratios = fields[6:]
+    lines = [f"{'env':<24} {'step':>9} {'group':<32} {'runs':>4} {'mean':>10} {'median':>10}"
+             + "".join(f" {r:>22}" for r in ratios)]
     for row in rows:
-        mean = "-" if row["mean"] is None else f"{row['mean']:.4g}"
+        mean, median = ("-" if row[key] is None else f"{row[key]:.4g}" for key in ("mean", "median"))
         cells = ["-" if row.get(r) is None else f"{row[r]:.3f}" for r in ratios]
-        lines.append(f"{row['env']:<24} {row['step']:>9} {row['group']:<32} {row['runs']:>4} {mean:>12}"
+        lines.append(f"{row['env']:<24} {row['step']:>9} {row['group']:<32} {row['runs']:>4} {mean:>10} {median:>10}"
                      + "".join(f" {c:>22}" for c in cells))
     return "\n".join(lines)
 
@@ -305,8 +320,10 @@ def parse_args(argv: Iterable[str]) -> argparse.Namespace:
                         help="reference runs measured elsewhere: CSV files, one per seed (repeatable)")
     parser.add_argument("--reference-column", default="eval_return",
                         help="value column of the reference CSVs (default: %(default)s)")
-    parser.add_argument("--at", default="", help="comma-separated env steps: each group's mean there and its "
-                                                 "ratio to the references (<out>_at.csv)")
+    parser.add_argument("--at", default="", help="comma-separated env steps: each group's mean and median there "
+                                                 "and its ratio to the references (<out>_at.csv)")
+    parser.add_argument("--ratio-to", action="append", default=[], metavar="GROUP",
+                        help="with --at: also each group's ratio to this group of ours (repeatable), e.g. happo")
     return parser.parse_args(list(argv))
 
 
@@ -329,7 +346,7 @@ def main(argv: Iterable[str]) -> int:
         curves = group_runs(runs, group_by, args.smooth)
         curves += reference_curves(args.reference, args.reference_column, curves, args.smooth)
         rows = write_outputs(curves, args.metric, args.out)
-        comparison = write_comparison(comparison_rows(curves, at_steps), args.out) if at_steps else ""
+        comparison = write_comparison(comparison_rows(curves, at_steps, args.ratio_to), args.out) if at_steps else ""
     except PlotError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -113,10 +113,24 @@ def test_reference_curves_and_values_at_steps(tmp_path, capsys):
     assert "ratio to HARL" in capsys.readouterr().out
 
 
+def test_ratio_to_a_group_of_ours_and_medians(tmp_path):
+    write_run(tmp_path, "happo", 1, [2.0, 4.0])
+    write_run(tmp_path, "lookahead_happo", 1, [3.0, 5.0], seed=0)
+    write_run(tmp_path, "lookahead_happo", 2, [3.0, 6.0], seed=1)
+    write_run(tmp_path, "lookahead_happo", 3, [6.0, 10.0], seed=2)
+    out = tmp_path / "ratio"
+    assert plot_results.main([str(tmp_path / "sacred"), "--out", str(out), "--at", "200", "--ratio-to", "happo"]) == 0
+    at = {r["group"]: r for r in read_csv(Path(f"{out}_at.csv"))}
+    assert (float(at["lookahead_happo"]["mean"]), float(at["lookahead_happo"]["median"])) == (7.0, 6.0)
+    assert float(at["lookahead_happo"]["ratio to happo"]) == 7.0 / 4.0
+    assert "ratio to happo" not in at["happo"] or at["happo"]["ratio to happo"] == ""
+
+
 @pytest.mark.parametrize("args, message", [
     (["--reference", "no-equals-sign"], "bad value for '--reference': 'no-equals-sign'"),
     (["--reference", "R=/nonexistent/*.csv"], "no file matches '/nonexistent/*.csv'"),
     (["--at", "soon"], "bad value for '--at': 'soon'"),
+    (["--at", "100", "--ratio-to", "hapo"], "bad value for '--ratio-to': 'hapo'; allowed: happo"),
 ])
 def test_bad_reference_or_steps_is_one_line(runs, tmp_path, capsys, args, message):
     assert plot_results.main([str(runs / "sacred" / "happo" / "toy"), "--out", str(tmp_path / "x"), *args]) == 2
