@@ -50,6 +50,7 @@ Exit code: 0 all done, 1 some trial failed, 2 bad sweep file, 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import functools
 import glob
 import hashlib
 import itertools
@@ -64,6 +65,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
+
+from utils.parent_death import die_with_parent
 
 SRC_DIR = os.path.dirname(os.path.abspath(__file__))
 MAIN_PATH = os.path.join(SRC_DIR, "main.py")
@@ -301,9 +304,11 @@ def error_line(stderr_text: str) -> str:
     return lines[-1] if lines else "(no error output)"
 
 
-def _default_sigint() -> None:
-    """In the trial's process before ``main.py`` starts: SIGINT reaches the run. A Ray worker has it
-    blocked or ignored, both inherited by its children, and ``main.py`` keeps an ignored SIGINT ignored."""
+def _prepare_run(trial_process: int) -> None:
+    """In the trial's child before ``main.py`` starts: the run dies with the trial's Ray worker
+    (killed with it, the run would train on unseen), and SIGINT reaches the run (a Ray worker has it
+    blocked or ignored, both inherited by its children, and ``main.py`` keeps an ignored SIGINT ignored)."""
+    die_with_parent(trial_process)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
@@ -322,7 +327,8 @@ def run_trial(argv: list[str], main_path: str, log_dir: str, log_stem: str) -> d
     err_path = os.path.join(log_dir, f"{log_stem}.err")
     with open(os.path.join(log_dir, f"{log_stem}.out"), "w") as out, open(err_path, "w") as err:
         process = subprocess.Popen([sys.executable, main_path, *argv], stdout=out, stderr=err,
-                                   stdin=subprocess.DEVNULL, preexec_fn=_default_sigint)
+                                   stdin=subprocess.DEVNULL,
+                                   preexec_fn=functools.partial(_prepare_run, os.getpid()))
         try:
             # Polled, not process.wait(): Ray's cancel raises KeyboardInterrupt between bytecodes,
             # which a thread blocked in waitpid would never reach.

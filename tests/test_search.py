@@ -3,6 +3,7 @@ fast tests), resume, a failing trial, and a two-node local Ray cluster."""
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import json
 import os
@@ -11,7 +12,9 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,6 +23,7 @@ import yaml
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]'); sweep tests need it")
 
 import search  # noqa: E402  (src/ is on sys.path: tests/conftest.py)
+from tests.support import processes  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # A toy-game run of a few seconds (mostly imports): one batch of 4 one-step episodes.
@@ -48,9 +52,10 @@ def sacred_runs(results: Path) -> list[tuple[str, dict]]:
 @pytest.fixture(scope="module")
 def ray_session():
     """One local Ray (2 CPUs) for the fast tests; ``run_sweep`` leaves a session it did not start open."""
-    search.start_ray(None, num_cpus=2)
+    started_here = search.start_ray(None, num_cpus=2)
     yield
-    ray.shutdown()
+    if started_here:  # never a session this fixture did not start
+        ray.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -170,36 +175,73 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def two_node_cluster(tmp_path):
-    """A head and one worker node on this machine, 1 CPU each; stopped (``ray stop``) afterwards."""
+def wait_for_text(path: Path, text: str, process, seconds: float) -> None:
+    """Until ``text`` is in the file ``path`` that ``process`` writes; fails if it exits first."""
+    deadline = time.monotonic() + seconds
+    while text not in path.read_text():
+        assert process.poll() is None and time.monotonic() < deadline, path.read_text()[-3000:]
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def two_node_cluster(logs: Path) -> Iterator[tuple[str, dict, str]]:
+    """A head and one worker node on this machine, 1 CPU each, isolated from every other Ray: its
+    own temp dir and ports; yields ``(address, env, temp dir)``. Each node is one ``ray start
+    --block`` process started here, whose reaper takes the node's processes down with it; on the
+    way out exactly those two process groups are killed (never ``ray stop``, which stops every Ray
+    on the machine, the suite's own session included)."""
     ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # a throw-away local cluster needs no token
+    # Short: Ray's socket paths under it must fit Unix's 107 characters.
+    temp_dir = tempfile.mkdtemp(prefix="c", dir=os.environ.get("RAY_TMPDIR", "/tmp"))
+    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_TMPDIR": temp_dir}  # a throw-away cluster needs no token
     port = free_port()
     address = f"127.0.0.1:{port}"
-    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats"]
+    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats", "--block"]
+    commands = [["--head", f"--port={port}", f"--temp-dir={temp_dir}", "--include-dashboard=false"],
+                [f"--address={address}"]]
+    nodes = []
     try:
-        subprocess.run([ray_cli, "start", "--head", f"--port={port}", "--include-dashboard=false", *common],
-                       check=True, env=env, capture_output=True, timeout=120)
-        subprocess.run([ray_cli, "start", f"--address={address}", *common],
-                       check=True, env=env, capture_output=True, timeout=120)
-        yield address, env
+        for name, options in zip(("head", "worker"), commands):
+            log_path = logs / f"{name}.log"
+            with open(log_path, "w") as log:
+                nodes.append(processes.start([ray_cli, "start", *options, *common], env=env, stdout=log,
+                                             stderr=subprocess.STDOUT))
+            wait_for_text(log_path, "Ray runtime started", nodes[-1], 120)
+        yield address, env, temp_dir
     finally:
-        subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        for node in reversed(nodes):
+            processes.stop(node, grace=20)
 
 
-def test_sweep_runs_across_a_two_node_cluster(two_node_cluster, tmp_path):
-    address, env = two_node_cluster
+def wait_for_text(path: Path, text: str, process: subprocess.Popen, seconds: float) -> None:
+    """Until ``text`` is in the file ``path`` that ``process`` writes; fails if it exits first."""
+    deadline = time.monotonic() + seconds
+    while text not in path.read_text():
+        assert process.poll() is None and time.monotonic() < deadline, path.read_text()[-3000:]
+        time.sleep(0.2)
+
+
+def test_sweep_runs_across_a_two_node_cluster_and_stops_only_it(ray_session, tmp_path):
+    """One trial on each node; stopping the cluster leaves none of its processes (those whose
+    command names its temp dir), and the suite's own Ray session, started before it, still works."""
+    mark = os.environ[processes.SUITE_MARK]
     sweep_file = write_sweep(tmp_path / "cluster.yaml", tmp_path / "results", config="mappo", seeds=2)
-    result = subprocess.run([sys.executable, str(REPO / "src" / "search.py"), str(sweep_file),
-                             "--address", address, "--progress-interval", "2"],
-                            capture_output=True, text=True, env=env, timeout=240)
+    with two_node_cluster(tmp_path) as (address, env, temp_dir):
+        assert any(temp_dir in command for command in processes.marked(mark).values())
+        result = processes.run([sys.executable, str(REPO / "src" / "search.py"), str(sweep_file),
+                                "--address", address, "--progress-interval", "2"],
+                               capture_output=True, text=True, env=env, timeout=240)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "finished: 2 ran, 0 skipped" in result.stdout
     nodes = {line.split("(node ")[1].rstrip(")") for line in result.stdout.splitlines() if "] done " in line}
     assert len(nodes) == 2  # one trial on each node
     assert sorted((status, config["seed"]) for status, config in sacred_runs(tmp_path / "results")) == [
         ("COMPLETED", 0), ("COMPLETED", 1)]
+    deadline = time.monotonic() + 30
+    while (left := [c for c in processes.marked(mark).values() if temp_dir in c]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, left
+    assert ray.get(ray.remote(lambda: 7).remote(), timeout=60) == 7
 
 
 def test_ctrl_c_stops_running_trials_and_keeps_finished_runs(tmp_path):
@@ -210,9 +252,9 @@ def test_ctrl_c_stops_running_trials_and_keeps_finished_runs(tmp_path):
                              groups=[{"lr": 0.001}, {"lr": 0.002, **long_run}])
     log_path = tmp_path / "search.log"
     with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, str(REPO / "src" / "search.py"), str(sweep_file), "--num-cpus", "2",
-                                    "--progress-interval", "1"], stdout=log, stderr=subprocess.STDOUT,
-                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        process = processes.start([sys.executable, str(REPO / "src" / "search.py"), str(sweep_file), "--num-cpus", "2",
+                                   "--progress-interval", "1"], stdout=log, stderr=subprocess.STDOUT,
+                                  preexec=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 180
         while ("] done lr=0.001" not in log_path.read_text()
@@ -222,7 +264,7 @@ def test_ctrl_c_stops_running_trials_and_keeps_finished_runs(tmp_path):
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=90) == 130, log_path.read_text()[-3000:]
     finally:
-        process.kill()
+        processes.stop(process)
     assert sorted((config["lr"], status) for status, config in sacred_runs(tmp_path / "results")) == [
         (0.001, "COMPLETED"), (0.002, "INTERRUPTED")]
     assert "[search] interrupted: stopping 1 unfinished trials" in log_path.read_text()

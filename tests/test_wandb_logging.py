@@ -13,7 +13,6 @@ import glob
 import json
 import logging
 import os
-import subprocess
 import sys
 
 import pytest
@@ -22,6 +21,7 @@ import main
 from tests.integration.helpers import read_json, run_main, sacred_runs
 from utils.config import ConfigError
 from utils.logging import Logger
+from tests.support import processes
 
 TINY = ["runner=episode", "batch_size_run=4", "batch_size=4", "buffer_size=4", "t_max=40", "epochs=1",
         "test_nepisode=2", "test_interval=10", "log_interval=10", "runner_log_interval=10",
@@ -34,7 +34,7 @@ def inspect_command() -> list[str]:
     """The command that prints an offline run's records as JSON lines."""
     pytest.importorskip("wandb")
     command = [sys.executable, "-m", "wandb", "leet", "inspect", "--json"]
-    if subprocess.run([*command, "--help"], capture_output=True, timeout=60).returncode != 0:
+    if processes.run([*command, "--help"], capture_output=True, timeout=60).returncode != 0:
         pytest.skip("this wandb cannot print an offline run's records (`wandb leet inspect` is newer)")
     return command
 
@@ -58,7 +58,7 @@ def offline_run(results: str) -> str:
 
 def records(command: list[str], run_dir: str) -> dict[str, list[dict]]:
     """The run's records by type (run, history, metric, exit, ...), in the order written."""
-    result = subprocess.run([*command, run_dir], capture_output=True, text=True, timeout=60)
+    result = processes.run([*command, run_dir], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     by_type: dict[str, list[dict]] = {}
     for line in result.stdout.splitlines():

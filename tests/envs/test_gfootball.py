@@ -7,7 +7,6 @@ controlled player), independently of ``envs.gfootball``'s slicing of the simple1
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ import yaml
 
 from envs import REGISTRY, EnvArgsError, EnvKeyError, MultiAgentEnv
 from envs.keys import parse_key
+from tests.support import processes
 
 pytest.importorskip("gfootball")
 
@@ -127,7 +127,7 @@ def test_gfootball_is_imported_only_for_its_keys() -> None:
         "REGISTRY['gymma'](key='lbforaging:Foraging-8x8-2p-3f-v3', time_limit=5).reset()\n"
         "print('gfootball' in sys.modules, 'gym' in sys.modules)\n" % str(SRC)
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    out = processes.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.split() == ["False", "False"]
 
 

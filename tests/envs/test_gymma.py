@@ -7,7 +7,6 @@ internal step limit must be read as a truncation.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from gymnasium import spaces
 
 import envs
 from envs import REGISTRY, EnvKeyError, MultiAgentEnv, internal_limits
+from tests.support import processes
 
 LBF = "lbforaging:Foraging-8x8-2p-3f-v3"
 LBF_SMALL = "lbforaging:Foraging-5x5-2p-1f-v3"  # with max_food_level=1 one agent can eat the only food
@@ -269,10 +269,10 @@ def test_importing_envs_imports_no_env_package() -> None:
         "bad = [m for m in ('lbforaging', 'rware', 'mpe2', 'pettingzoo', 'gymnasium_robotics') if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    done = processes.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     code_light = f"import sys; sys.path.insert(0, {str(SRC)!r}); import envs; sys.exit('gymnasium' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", code_light], timeout=60).returncode == 0
+    assert processes.run([sys.executable, "-c", code_light], timeout=60).returncode == 0
 
 
 def test_registry_and_exports() -> None:

@@ -11,7 +11,6 @@ The published state-to-observation map is tested in ``test_state_to_obs.py``.
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import yaml
 
 from envs import REGISTRY, EnvArgsError, EnvKeyError, MultiAgentEnv
 from tests.support.harl_partitions import HARL_3X2, harl_factorization
+from tests.support import processes
 
 mamujoco_v1 = pytest.importorskip("gymnasium_robotics").mamujoco_v1
 
@@ -358,7 +358,7 @@ def test_missing_package_names_install(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_importing_the_adapter_imports_no_env_package() -> None:
     code = (f"import sys; sys.path.insert(0, {str(SRC)!r}); import envs.mamujoco, envs.gymma; "
             "sys.exit(any(m in sys.modules for m in ('gymnasium_robotics', 'mujoco', 'pettingzoo')))")
-    assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+    assert processes.run([sys.executable, "-c", code], timeout=60).returncode == 0
 
 
 # ----------------------------------------------------------------------- config

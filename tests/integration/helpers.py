@@ -5,8 +5,9 @@ from __future__ import annotations
 import glob
 import json
 import os
-import subprocess
 import sys
+
+from tests.support import processes
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MAIN = os.path.join(REPO, "src", "main.py")
@@ -19,7 +20,7 @@ def run_main(alg: str, overrides: list[str], results: str, env: str = "gymma", t
     command = [sys.executable, MAIN, f"--config={alg}", f"--env-config={env}", "with",
                f"local_results_path={results}", *overrides]
     environment = dict(os.environ, PYTHONPATH=SUPPORT)
-    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
+    return processes.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
 
 
 def sacred_runs(results: str) -> list[str]:

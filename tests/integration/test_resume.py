@@ -31,11 +31,11 @@ RUN = [f"env_args.key={LBF}", "env_args.time_limit=50", "runner=episode", "test_
        "standardise_returns=True"]
 
 
-def start_run(results: str, overrides: list[str]) -> subprocess.Popen:
+def start_run(launch, results: str, overrides: list[str]) -> subprocess.Popen:
     command = [sys.executable, MAIN, "--config=mappo", "--env-config=gymma", "with",
                f"local_results_path={results}", *overrides]
-    log = open(os.path.join(results, "killed_run.log"), "w")
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=SUPPORT))
+    with open(os.path.join(results, "killed_run.log"), "w") as log:
+        return launch(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=SUPPORT))
 
 
 def wait_for_checkpoints(results: str, process: subprocess.Popen, count: int, timeout: float = 120) -> str:
@@ -82,10 +82,10 @@ def assert_same(a, b, what: str) -> None:
         assert a == b, what
 
 
-def test_killed_run_resumes_from_its_latest_checkpoint(tmp_path):
+def test_killed_run_resumes_from_its_latest_checkpoint(tmp_path, launch):
     killed = str(tmp_path / "killed")
     os.makedirs(killed)
-    process = start_run(killed, RUN + ["save_model=True", "save_model_interval=400", "t_max=1000000"])
+    process = start_run(launch, killed, RUN + ["save_model=True", "save_model_interval=400", "t_max=1000000"])
     try:
         token_dir = wait_for_checkpoints(killed, process, count=2)
     finally:

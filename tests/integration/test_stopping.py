@@ -27,18 +27,17 @@ STARTED = "Beginning training"
 CHECKPOINT_FILES = {"agent.th", "critic.th", "target_critic.th", "optimisers.th", "normalisers.th", "counters.th"}
 
 
-def start_main(overrides: list[str], results: str, log_path: str) -> subprocess.Popen:
-    """``python src/main.py --config=mappo --env-config=gymma with ...`` in its own session (so a
-    signal to its process group reaches it and its workers, as Ctrl-C in a terminal does), with
-    stdout and stderr to ``log_path``. SIGINT is reset to its default first, as for a terminal's
-    foreground job: tests started in the background by a script (``cmd &``) inherit it ignored,
-    and the run rightly keeps an ignored signal ignored."""
+def start_main(launch, overrides: list[str], results: str, log_path: str) -> subprocess.Popen:
+    """``python src/main.py --config=mappo --env-config=gymma with ...`` started by ``launch`` (the
+    fixture), in its own session (so a signal to its process group reaches it and its workers, as
+    Ctrl-C in a terminal does), with stdout and stderr to ``log_path``. SIGINT is reset to its
+    default first, as for a terminal's foreground job: tests started in the background by a script
+    (``cmd &``) inherit it ignored, and the run rightly keeps an ignored signal ignored."""
     command = [sys.executable, MAIN, "--config=mappo", "--env-config=gymma", "with",
                f"local_results_path={results}", *overrides]
     with open(log_path, "w") as log:
-        return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=dict(os.environ, PYTHONPATH=SUPPORT),
-                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        return launch(command, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=SUPPORT),
+                      preexec=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def wait_for_line(process: subprocess.Popen, log_path: str, text: str, seconds: float = 120) -> str:
@@ -93,9 +92,9 @@ def finish(process: subprocess.Popen, log_path: str, seconds: float = 30) -> tup
     [(signal.SIGINT, True, 130), (signal.SIGTERM, False, 143)],
     ids=["ctrl-c-to-the-process-group", "sigterm-to-main-only"],
 )
-def test_signal_stops_the_run_in_order_and_leaves_no_process(signum, to_group, code, tmp_path, trees):
+def test_signal_stops_the_run_in_order_and_leaves_no_process(signum, to_group, code, tmp_path, trees, launch):
     log_path = str(tmp_path / "output.txt")
-    process = start_main(PARALLEL + ["save_model=True"], str(tmp_path), log_path)
+    process = start_main(launch, PARALLEL + ["save_model=True"], str(tmp_path), log_path)
     tree = running_tree(process, log_path, trees)
 
     if to_group:
@@ -122,9 +121,9 @@ def test_signal_stops_the_run_in_order_and_leaves_no_process(signum, to_group, c
 
 
 @requires_proc
-def test_kill_9_of_main_leaves_no_worker_alive(tmp_path, trees):
+def test_kill_9_of_main_leaves_no_worker_alive(tmp_path, trees, launch):
     log_path = str(tmp_path / "output.txt")
-    process = start_main(PARALLEL, str(tmp_path), log_path)
+    process = start_main(launch, PARALLEL, str(tmp_path), log_path)
     tree = running_tree(process, log_path, trees)
 
     process.kill()  # SIGKILL: no handler, no cleanup, as the OOM killer does

@@ -13,14 +13,15 @@ from lookahead_epymarl.configs import ALGORITHMS, KEYS_EPYMARL_DECIDES, top_leve
 from lookahead_epymarl.errors import PluginError
 from lookahead_epymarl.vendoring import core_top_level_names, rewrite_imports
 from tests.plugin.conftest import REPO, SCRIPT, snapshot
+from tests.support import processes
 
 
 def plugin(command: str, root: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), command, str(root)], capture_output=True, text=True, timeout=60)
+    return processes.run([sys.executable, str(SCRIPT), command, str(root)], capture_output=True, text=True, timeout=60)
 
 
 def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120)
+    return processes.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def test_install_twice_equals_once_and_uninstall_restores_every_byte(epymarl_shaped):

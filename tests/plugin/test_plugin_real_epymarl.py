@@ -9,13 +9,13 @@ import glob
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from tests.plugin.conftest import SCRIPT, snapshot
+from tests.support import processes
 
 EPYMARL_PATH = os.environ.get("EPYMARL_PATH")
 EPYMARL_PYTHON = os.environ.get("EPYMARL_PYTHON", sys.executable)
@@ -40,7 +40,7 @@ def without_results(files: dict) -> dict:
 def epymarl_main(root: Path, alg: str, overrides: list[str]) -> tuple[str, dict]:
     """Run EPyMARL's main; return the sacred status and metrics of the run it wrote."""
     command = [EPYMARL_PYTHON, "src/main.py", f"--config={alg}", "--env-config=gymma", "with", *overrides]
-    result = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=600)
+    result = processes.run(command, cwd=root, capture_output=True, text=True, timeout=600)
     runs = sorted(glob.glob(str(root / "results" / "sacred" / alg / "*" / "[0-9]*")), key=os.path.getmtime)
     assert runs, f"{alg} wrote no sacred run: {result.stderr[-3000:]}"
     with open(os.path.join(runs[-1], "run.json")) as f:
@@ -52,9 +52,11 @@ def epymarl_main(root: Path, alg: str, overrides: list[str]) -> tuple[str, dict]
 def test_lookahead_and_happo_train_inside_epymarl_and_uninstall_restores_it(tmp_path):
     root = tmp_path / "epymarl"
     shutil.copytree(EPYMARL_PATH, root, ignore=shutil.ignore_patterns("results", "__pycache__"))
-    subprocess.run([sys.executable, str(SCRIPT), "uninstall", str(root)], check=True, capture_output=True)
+    processes.run([sys.executable, str(SCRIPT), "uninstall", str(root)], check=True, capture_output=True,
+                  timeout=120)
     before = snapshot(root)
-    install = subprocess.run([sys.executable, str(SCRIPT), "install", str(root)], capture_output=True, text=True)
+    install = processes.run([sys.executable, str(SCRIPT), "install", str(root)], capture_output=True, text=True,
+                            timeout=120)
     assert install.returncode == 0, install.stderr
 
     status, metrics = epymarl_main(root, "lookahead_mappo", [*LBF, *SMALL, *TINY_LOOKAHEAD])
@@ -67,6 +69,7 @@ def test_lookahead_and_happo_train_inside_epymarl_and_uninstall_restores_it(tmp_
     status, metrics = epymarl_main(root, "mappo", [*LBF, "t_max=200"])  # EPyMARL's own algorithm
     assert status == "COMPLETED" and "return_mean" in metrics
 
-    uninstall = subprocess.run([sys.executable, str(SCRIPT), "uninstall", str(root)], capture_output=True, text=True)
+    uninstall = processes.run([sys.executable, str(SCRIPT), "uninstall", str(root)], capture_output=True,
+                              text=True, timeout=120)
     assert uninstall.returncode == 0, uninstall.stderr
     assert without_results(snapshot(root)) == without_results(before)

@@ -69,9 +69,9 @@ LEARNER = textwrap.dedent(
 
 
 @requires_proc
-def test_workers_exit_when_the_learner_dies_while_their_pipes_stay_open():
+def test_workers_exit_when_the_learner_dies_while_their_pipes_stay_open(launch):
     script = LEARNER.format(src=os.path.join(REPO, "src"), repo=REPO, key=COUNTDOWN)
-    learner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    learner = launch([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     workers: dict[ProcessId, str] = {}
     holder: dict[ProcessId, str] = {}
     try:

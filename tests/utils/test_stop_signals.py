@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 import textwrap
 import time
@@ -18,6 +17,7 @@ import time
 import pytest
 
 from utils.stop_signals import RunInterrupted, deferred, handled
+from tests.support import processes
 
 SRC = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "src")
 
@@ -87,7 +87,7 @@ SECOND_SIGNAL = textwrap.dedent(
 
 def test_second_signal_ends_the_process_at_once():
     started = time.monotonic()
-    result = subprocess.run([sys.executable, "-c", SECOND_SIGNAL.format(src=SRC)], capture_output=True, text=True,
+    result = processes.run([sys.executable, "-c", SECOND_SIGNAL.format(src=SRC)], capture_output=True, text=True,
                             timeout=60)
     assert result.returncode == 143, result.stderr
     assert time.monotonic() - started < 10
