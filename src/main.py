@@ -30,7 +30,7 @@ from sacred.utils import apply_backspaces_and_linefeeds  # noqa: E402
 from envs import EnvArgsError  # noqa: E402
 from run import env_label, run  # noqa: E402
 from runners.env_pool import EnvWorkerError  # noqa: E402
-from utils.config import ConfigError, apply_overrides, load_config, parse_overrides  # noqa: E402
+from utils.config import ConfigError, apply_default_env, apply_overrides, load_config, parse_overrides  # noqa: E402
 from utils.config_checks import VALUE_RULES, check_config  # noqa: E402
 from utils.finite_checks import NonFiniteError  # noqa: E402
 from utils.logging import get_console_logger  # noqa: E402
@@ -65,7 +65,7 @@ def split_command_line(argv: list[str]) -> tuple[str | None, str | None, list[st
 def build_config(argv: list[str]) -> dict:
     """The merged config of the command line, checked as far as it can be without an env."""
     alg, env, tokens = split_command_line(argv)
-    config = apply_overrides(load_config(alg, env), parse_overrides(tokens), VALUE_RULES)
+    config = apply_default_env(apply_overrides(load_config(alg, env), parse_overrides(tokens), VALUE_RULES))
     check_config(config)
     return config
 

@@ -339,13 +339,19 @@ class GymmaWrapper(MultiAgentEnv):
     def get_env_info(self) -> dict[str, Any]:
         """``MultiAgentEnv.get_env_info`` plus, when the env offers a state-to-observation map,
         ``"state_to_obs"`` (a picklable callable ``[..., state_shape] -> [..., n_agents,
-        obs_shape]``) and ``"state_to_obs_exact"`` (whether it reproduces the observations)."""
+        obs_shape]``) and ``"state_to_obs_exact"`` (whether it reproduces the observations); when
+        the env offers its dynamics as batched torch ops (``batched_dynamics()``, the toy game),
+        ``"true_dynamics"``: ``(state [N, ...], actions [N, n_agents, ...]) -> (next_state, team
+        reward [N, 1], termination probability [N], next_obs)``."""
         info = super().get_env_info()
         map_fn = getattr(self._env.unwrapped, "state_to_observations", None)
         state_to_obs = map_fn() if callable(map_fn) else None
         if state_to_obs is not None:
             info["state_to_obs"] = state_to_obs
             info["state_to_obs_exact"] = state_to_obs.exact
+        dynamics_fn = getattr(self._env.unwrapped, "batched_dynamics", None)
+        if callable(dynamics_fn):
+            info["true_dynamics"] = dynamics_fn()
         return info
 
     def get_stats(self) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from typing import Any, Sequence
 
 import gymnasium
 import numpy as np
+import torch
 from gymnasium import spaces
 
 TOY_GAME_ID = "ToyGame-v0"
@@ -48,6 +49,25 @@ def toy_reward(a0: float, a1: float) -> float:
 def best_response(a0: float) -> float:
     """Agent 1's action maximising ``R`` given agent 0's action: ``a1 = a0``."""
     return float(a0)
+
+
+class ToyGameDynamics:
+    """The game's dynamics as batched torch ops, published in the env info as ``true_dynamics``
+    (``lka_model: env`` imagines with them instead of a learned model: Lookahead without model
+    error). Picklable, so the env info can cross to env workers.
+
+    ``(state [N, 1], actions [N, 2, 1]) -> (next_state [N, 1], team reward [N, 1], termination
+    probability [N], next observations [N, 2, 1])``: actions are clipped to ``[0, 1]`` as the env
+    clips them, the reward is ``R(a0, a1)``, every step terminates, and state and observations stay
+    the constant ``[1.0]``.
+    """
+
+    def __call__(self, state: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        a = actions.reshape(actions.shape[0], N_AGENTS).clamp(0.0, 1.0)
+        a0, a1 = a[:, 0], a[:, 1]
+        reward = a0**3 - 2.0 * (a0 - a1) ** 2 + 3.0 * a0  # toy_reward, batched
+        ones = torch.ones_like(state)
+        return ones, reward.unsqueeze(-1), torch.ones_like(a0), ones.unsqueeze(1).expand(-1, N_AGENTS, -1)
 
 
 class ToyGame(gymnasium.Env):
@@ -105,6 +125,10 @@ class ToyGame(gymnasium.Env):
     def get_state_size(self) -> int:
         """Length of ``get_state()`` (1)."""
         return 1
+
+    def batched_dynamics(self) -> ToyGameDynamics:
+        """The game's dynamics as batched torch ops (see ``ToyGameDynamics``)."""
+        return ToyGameDynamics()
 
 
 if TOY_GAME_ID not in gymnasium.registry:

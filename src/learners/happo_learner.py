@@ -6,11 +6,17 @@ already updated in this call:
 
     M^{i_{1:m-1}}(s, a) = prod_{j < m} pi_new^{i_j}(a^{i_j} | tau^{i_j}) / pi_old^{i_j}(a^{i_j} | tau^{i_j})
 
-    L^{i_m} = -E[ M^{i_{1:m-1}} * min(r A, clip(r, 1 - eps, 1 + eps) A) ] - c_ent H(pi^{i_m}),
-    r = pi^{i_m}(a^{i_m} | tau) / pi_old^{i_m}(a^{i_m} | tau)   (product over action dims)
+    L^{i_m} = -E[ M^{i_{1:m-1}} * w * min(r A, clip(r, 1 - eps, 1 + eps) A) ] - c_ent H(pi^{i_m}),
+    r = pi^{i_m}(a^{i_m} | tau) / pi^{k, i_m}(a^{i_m} | tau),  w = pi^{k, i_m} / mu^{i_m}
+    (product over action dims)
 
+where pi_old = mu is the policy that sampled the batch and pi^k the one the update starts from
+(the two are one policy on-policy; under Lookahead mu = pi~^{k+1}). ``lka_trust_region: mu``
+clips r = pi / mu instead, with w = 1 (the Lookahead authors' code; see ``ppo_learner``).
 M is a detached per-sample weight, 1 for the first agent and multiplied by the agent's full-batch
-ratio after its ``epochs x mini_batches`` steps. Advantages (GAE by default) come once per call
+ratio pi_new / mu after its ``epochs x mini_batches`` steps, so M * w * r is the importance ratio
+of the joint action of the agents updated so far. ``ppo_updates_per_batch`` > 1 repeats the whole
+update (a new random order, M restarted) from the policy the previous one reached. Advantages (GAE by default) come once per call
 from the centralised V critic, which is trained after all actors. Each agent has its own Adam
 (and gradient clipping) over its own parameters: agents must not share parameters (``*_ns``).
 An agent's steps, and its factor update, run only its own network (``mac.unroll(batch,
@@ -25,7 +31,7 @@ import torch
 from torch.optim import Adam
 
 from components.episode_buffer import EpisodeBatch
-from learners.ppo_learner import PPOLearner, masked_mean, transition_steps
+from learners.ppo_learner import PPOLearner, masked_mean
 from utils.finite_checks import check_update
 
 
@@ -39,30 +45,35 @@ class HAPPOLearner(PPOLearner):
             for agent in range(self.n_agents)
         ]
 
-    def train(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> dict[str, float]:
-        rewards, terminated, mask = self._transition_tensors(batch)
-        actions = batch["actions"][:, :-1]
-        with torch.no_grad():
-            old_log_probs = self.behaviour_log_probs(batch, actions)  # log mu, [B, T, n_agents]
-            old_values = self.critic(batch, transition_steps(batch))[..., 0]
-            log_rho = self._log_importance_ratios(batch, actions, old_log_probs)
+    def _update(
+        self,
+        batch: EpisodeBatch,
+        actions: torch.Tensor,
+        behaviour: torch.Tensor,
+        rewards: torch.Tensor,
+        terminated: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> dict[str, float]:
+        """One HAPPO update from the current policy pi^k: every agent in a fresh random order with
+        M restarted at 1, then the critic."""
+        start, old_values, log_rho = self._update_start(batch, actions, behaviour)  # log pi^k, V, log rho
         advantages, returns = self._advantages(batch, rewards, terminated, mask, log_rho)
 
-        factor = torch.ones_like(old_log_probs[..., 0])  # M, per sample [B, T]
+        factor = torch.ones_like(behaviour[..., 0])  # M, per sample [B, T]
         order = self.agent_order()
         actor_stats: dict[str, list[float]] = {}
         for agent in order:
             for _ in range(self.args.epochs):
                 for mb in self._minibatches(batch, mask):
                     step_stats = self._agent_step(
-                        agent, mb.batch, mb.select(actions), mb.select(advantages),
-                        mb.select(old_log_probs), mb.select(mask), mb.select(factor),
+                        agent, mb.batch, mb.select(actions), mb.select(advantages), mb.select(start),
+                        mb.select(behaviour), mb.select(mask), mb.select(factor),
                     )
             for key, value in step_stats.items():
                 actor_stats.setdefault(key, []).append(value)
             with torch.no_grad():  # M <- M * pi_new^{i_m} / mu^{i_m} on the whole batch
                 new_log_probs = self.policy_log_probs(batch, actions[:, :, [agent]], agents=[agent])[..., 0]
-                factor = factor * torch.exp(new_log_probs - old_log_probs[..., agent]) * mask[..., agent]
+                factor = factor * torch.exp(new_log_probs - behaviour[..., agent]) * mask[..., agent]
 
         for _ in range(self.args.epochs):
             for mb in self._minibatches(batch, mask):
@@ -74,7 +85,7 @@ class HAPPOLearner(PPOLearner):
         stats["advantage_mean"] = masked_mean(advantages, mask).item()
         stats["factor_mean"] = masked_mean(factor, mask[..., 0]).item()  # M after the last agent
         stats["first_agent"] = float(order[0])
-        self._log(stats, t_env)
+        stats.update(self._weight_diagnostics(batch, start, behaviour, mask))
         return stats
 
     def agent_order(self) -> list[int]:
@@ -88,18 +99,21 @@ class HAPPOLearner(PPOLearner):
         batch: EpisodeBatch,
         actions: torch.Tensor,
         advantages: torch.Tensor,
-        old_log_probs: torch.Tensor,
+        start: torch.Tensor,
+        behaviour: torch.Tensor,
         mask: torch.Tensor,
         factor: torch.Tensor,
     ) -> dict[str, float]:
         """One gradient step of agent ``agent``'s actor on its M-weighted clipped surrogate.
 
-        The per-agent tensors hold every agent (``[b, t, n_agents, ...]``); only agent ``agent``'s network
-        is run, so the forward and backward cost one agent's (the diagnostics are of its policy alone).
+        The per-agent tensors hold every agent (``[b, t, n_agents, ...]``; ``start`` / ``behaviour``:
+        log pi^k / log mu); only agent ``agent``'s network is run, so the forward and backward cost
+        one agent's (the diagnostics are of its policy alone).
         """
         only = [agent]
         surrogate, entropy, stats = self._surrogate(
-            batch, actions[:, :, only], advantages[..., only], old_log_probs[..., only], mask[..., only], agents=only
+            batch, actions[:, :, only], advantages[..., only], start[..., only], behaviour[..., only],
+            mask[..., only], agents=only,
         )
         objective = factor * surrogate[..., 0] + self.args.entropy_coef * entropy[..., 0]
         loss = -masked_mean(objective, mask[..., agent])

@@ -22,6 +22,14 @@ The paper's iteration k, and where each step happens in EPyMARL's loop (``runner
 Until the model has seen ``lka_warmup_steps`` real steps (and always with ``lookahead: False``) the
 imagined update is skipped, pi~ = pi, and the run is the base learner's, number for number.
 Test episodes and saved policies are pi's (``controllers.lookahead_controller``).
+
+The real update (a) is the base learner's with mu = pi~^{k+1}: by default the paper's operator
+psi(mu, pi^k), J(pi, mu) within pi^k's trust region (``lka_trust_region: pi_k``; ``mu`` is the
+authors' released code), with V-trace's advantage of pi^k (``learners.ppo_learner``,
+``utils.returns.vtrace_policy_advantages``). It needs mu's log-probs as the runner stored them:
+a batch without them is refused, never silently replaced by pi^k's. ``lka_model: env`` imagines
+with the env's own batched dynamics where the env publishes them (the toy game): Lookahead
+without model error.
 """
 
 from __future__ import annotations
@@ -38,14 +46,17 @@ from torch.distributions import kl_divergence
 
 from components.episode_buffer import EpisodeBatch
 from modules.world_models.dynamics_model import DynamicsModel
+from modules.world_models.env_dynamics import EnvDynamics
 from modules.world_models.model_trainer import ModelTrainer
 from utils.checkpoint import atomic_torch_save
+from utils.config import ConfigError
 from utils.logging import PrefixedLogger, log_if_due
 
 
 def lookahead_args(args: SimpleNamespace) -> SimpleNamespace:
     """The base learner's settings for the imagined update: its own epochs, mini-batches and
-    entropy bonus; plain GAE (imagined data are on-policy)."""
+    entropy bonus; plain GAE and one trust-region update (imagined data are on-policy: the paper's
+    one policy update inside the model)."""
     return SimpleNamespace(
         **{
             **vars(args),
@@ -53,6 +64,7 @@ def lookahead_args(args: SimpleNamespace) -> SimpleNamespace:
             "mini_batches": args.lka_mini_batches,
             "entropy_coef": args.lka_entropy_coef,
             "advantage_estimator": "gae",
+            "ppo_updates_per_batch": 1,
         }
     )
 
@@ -84,45 +96,61 @@ class LookaheadLearner:
                 mac.lookahead, scheme, PrefixedLogger(logger, "lka_"), imagined_args
             )
             reward_dim = 1 if args.common_reward else args.n_agents
-            model = DynamicsModel.from_env_info(
-                args.env_info, reward_dim, n_models=args.model_n_models, hidden_dim=args.model_hidden_dim,
-                hidden_layers=args.model_hidden_layers, symlog_rewards=args.model_symlog_rewards,
-            ).to(args.device)
-            self.model_trainer = ModelTrainer(
-                model, lr=args.model_lr, batch_size=args.model_batch_size, buffer_size=args.model_buffer_size,
-            )
+            self.model_trainer: ModelTrainer | None = None
+            if args.lka_model == "env":
+                if "true_dynamics" not in args.env_info:
+                    raise ConfigError(
+                        f"bad value for 'lka_model': 'env'; allowed: learned (env_args.key="
+                        f"{args.env_args.get('key')!r} publishes no batched dynamics; 'env' needs an env that "
+                        "does, e.g. the toy game)")
+                model: Any = EnvDynamics(args.env_info["true_dynamics"], reward_dim)
+            else:
+                model = DynamicsModel.from_env_info(
+                    args.env_info, reward_dim, n_models=args.model_n_models, hidden_dim=args.model_hidden_dim,
+                    hidden_layers=args.model_hidden_layers, symlog_rewards=args.model_symlog_rewards,
+                ).to(args.device)
+                self.model_trainer = ModelTrainer(
+                    model, lr=args.model_lr, batch_size=args.model_batch_size, buffer_size=args.model_buffer_size,
+                )
             self.imagined = runner_registry[args.lka_runner](args=imagined_args, logger=logger)
             scheme, groups, preprocess = build_scheme(args.env_info, args)
             self.imagined.setup(scheme, groups, preprocess, mac.lookahead, model)
 
     # ------------------------------------------------------------------ one iteration
     def train(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> dict[str, float]:
-        """(a) real update, (b) model learning, (c) sync pi~ <- pi, (d) imagined update of pi~."""
+        """(a) real update, (b) model learning, (c) sync pi~ <- pi, (d) imagined update of pi~;
+        returns the base learner's diagnostics and Lookahead's."""
         if not self.enabled:
             stats = self.real.train(batch, t_env, episode_num)
             self.mac.sync_lookahead()  # pi~ = pi: training episodes act with the updated policy
             return stats
+        if "log_prob" not in batch.scheme:
+            raise ValueError("Lookahead's real update needs the behaviour log-probs of pi~ stored with the batch "
+                             "(store_log_probs=True); without them mu would silently be pi^k")
         log_due = t_env - self.log_stats_t >= self.args.learner_log_interval  # the KL diagnostics cost 3 unrolls
         before = self._policies(batch) if log_due else None
         clock = time.perf_counter()
-        self.real.train(batch, t_env, episode_num)  # (a)
+        real_stats = self.real.train(batch, t_env, episode_num)  # (a); the base learner logs these itself
         stats = {"time_real_update": time.perf_counter() - clock}
         if log_due:
             stats.update(self._kl_gap(batch, before))
         with self._own_random_stream():
             stats.update(self._learn_model_and_look_ahead(batch, t_env, episode_num))
         self._log(stats, t_env)
-        return stats
+        return {**real_stats, **stats}
 
     def _learn_model_and_look_ahead(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> dict[str, float]:
         """(b) model learning, (c) sync, (d) imagined update; returns their diagnostics."""
         stats: dict[str, float] = {}
         clock = time.perf_counter()  # (b)
-        self.real_steps += self.model_trainer.add_episodes(batch)
-        if len(self.model_trainer.train_buffer) > 0:  # a tiny first batch may all be held out for validation
-            stats.update(self.model_trainer.train_steps(self.args.mlearn_steps))  # model_* training losses
-        validation = self.model_trainer.validation_metrics()  # model_* on held-out real transitions
-        stats.update({key.replace("model_", "model_val_", 1): value for key, value in validation.items()})
+        if self.model_trainer is None:  # lka_model: env, nothing to learn
+            self.real_steps += int(batch["filled"][:, :-1].sum().item())
+        else:
+            self.real_steps += self.model_trainer.add_episodes(batch)
+            if len(self.model_trainer.train_buffer) > 0:  # a tiny first batch may all be held out for validation
+                stats.update(self.model_trainer.train_steps(self.args.mlearn_steps))  # model_* training losses
+            validation = self.model_trainer.validation_metrics()  # model_* on held-out real transitions
+            stats.update({key.replace("model_", "model_val_", 1): value for key, value in validation.items()})
         stats["time_model"] = time.perf_counter() - clock
 
         self._sync_lookahead()  # (c)
@@ -184,25 +212,36 @@ class LookaheadLearner:
 
     @torch.no_grad()
     def _kl_gap(self, batch: EpisodeBatch, before: dict[str, Any]) -> dict[str, float]:
-        """The paper's Fig. 4 diagnostic KL(pi^{k+1} || pi^k) - KL(pi^{k+1} || pi~^{k+1}) on the real
-        states (positive: the lookahead policy predicted the update), and the importance weights
-        rho = pi^k / mu of the joint actions (mean of min(1, rho), fraction clipped at 1)."""
+        """The paper's Fig. 4 diagnostic on the real states, over agents and per agent:
+        ``kl_gap = KL(pi^{k+1} || pi^k) - KL(pi^{k+1} || pi~^{k+1})``, positive where the lookahead
+        policy predicted the update (pi^{k+1} ended nearer pi~ than where it started); and the
+        importance weights rho = pi^k(a) / mu(a) of the actions taken, joint (product over agents)
+        and per agent: mean of min(1, rho), fraction above 1. An agent whose prediction points the
+        wrong way shows a negative ``kl_gap_agent{i}`` that the mean over agents can hide."""
         real = self.mac.real
         updated = real.policy_distribution(real.unroll(batch))
         mask = batch["filled"][:, :-1].float()  # [B, T, 1]
-        mean = lambda x: ((x * mask).sum() / mask.sum().clamp(min=1) / x.shape[-1]).item()  # noqa: E731
+        valid = mask.sum().clamp(min=1)
+        per_agent = lambda x: (x * mask).sum(dim=(0, 1)) / valid  # noqa: E731  [B, T, n] -> [n]
         to_old = kl_divergence(updated, before["pi_k"])  # [B, T, n_agents]
         to_lookahead = kl_divergence(updated, before["mu"])
         actions = batch["actions"][:, :-1]
-        log_rho = (before["pi_k"].log_prob(actions) - before["mu"].log_prob(actions)).sum(-1, keepdim=True)
+        log_rho = before["pi_k"].log_prob(actions) - before["mu"].log_prob(actions)  # [B, T, n_agents]
+        joint_rho = log_rho.sum(-1, keepdim=True).clamp(max=30.0).exp()
         rho = log_rho.clamp(max=30.0).exp()
-        return {
-            "kl_updated_to_old": mean(to_old),
-            "kl_updated_to_lookahead": mean(to_lookahead),
-            "kl_gap": mean(to_old - to_lookahead),
-            "rho_mean": mean(rho.clamp(max=1.0)),
-            "rho_clipped_fraction": mean((rho > 1.0).float()),
+        gap = per_agent(to_old - to_lookahead)
+        stats = {
+            "kl_updated_to_old": per_agent(to_old).mean().item(),
+            "kl_updated_to_lookahead": per_agent(to_lookahead).mean().item(),
+            "kl_gap": gap.mean().item(),
+            "rho_mean": per_agent(joint_rho.clamp(max=1.0)).item(),
+            "rho_clipped_fraction": per_agent((joint_rho > 1.0).float()).item(),
         }
+        rho_mean = per_agent(rho.clamp(max=1.0))
+        for agent in range(gap.shape[0]):
+            stats[f"kl_gap_agent{agent}"] = gap[agent].item()
+            stats[f"rho_mean_agent{agent}"] = rho_mean[agent].item()
+        return stats
 
     def _log(self, stats: dict[str, float], t_env: int) -> None:
         self.log_stats_t = log_if_due(self.logger, stats, t_env, self.log_stats_t, self.args.learner_log_interval)
@@ -212,7 +251,8 @@ class LookaheadLearner:
         self.real.cuda()
         if self.enabled:
             self.lookahead.cuda()
-            self.model_trainer.to("cuda")
+            if self.model_trainer is not None:
+                self.model_trainer.to("cuda")
 
     def save_models(self, path: str) -> None:
         """The base learner's files (the real policy), plus ``lookahead.th``: the model with its
@@ -220,7 +260,7 @@ class LookaheadLearner:
         self.real.save_models(path)
         if self.enabled:
             state = {
-                "model_trainer": self.model_trainer.state_dict(),
+                "model_trainer": None if self.model_trainer is None else self.model_trainer.state_dict(),
                 "lookahead_agent": self.mac.lookahead.agent.state_dict(),
                 "lookahead_learner": self.lookahead.state_dict(),
                 "real_steps": self.real_steps,
@@ -233,7 +273,8 @@ class LookaheadLearner:
         lookahead_file = os.path.join(path, "lookahead.th")
         if self.enabled and os.path.exists(lookahead_file):
             state = torch.load(lookahead_file, map_location="cpu")
-            self.model_trainer.load_state_dict(state["model_trainer"])
+            if self.model_trainer is not None:
+                self.model_trainer.load_state_dict(state["model_trainer"])
             self.mac.lookahead.agent.load_state_dict(state["lookahead_agent"])
             self.lookahead.load_state_dict(state["lookahead_learner"])
             self.real_steps = state["real_steps"]

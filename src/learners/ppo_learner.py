@@ -1,18 +1,28 @@
-"""PPO for multiple agents: MAPPO (``critic_type=cv_critic``) and IPPO (``ac_critic``).
+"""PPO for multiple agents: MAPPO (``critic_type=cv_critic``) and IPPO (``ac_critic``), on-policy
+or on the data of another policy mu (Lookahead's real update).
 
 One ``train`` call, on any EpisodeBatch of the scheme (discrete or continuous actions):
 
 1. rewards (optionally standardised), per-agent masks, and the behaviour log-probs
-   log pi_old(a_t | tau_t) of the stored actions (the policy that collected the batch);
-2. ``epochs`` times:
+   log mu(a_t | tau_t) of the stored actions (the policy that collected the batch);
+2. ``ppo_updates_per_batch`` trust-region updates (1: PPO), each from the policy pi^k it starts
+   from (log pi^k recomputed, detached):
+   ``epochs`` times:
    a. ``(A_t, G_t) = ADVANTAGE_ESTIMATORS[advantage_estimator](...)`` from the current critic
-      (bootstrapping from the target critic), optionally standardised;
+      (bootstrapping from the target critic), optionally standardised; with V-trace, A_t is the
+      advantage of pi^k from mu's data (``utils.returns.vtrace_policy_advantages``);
    b. for each of ``mini_batches`` random mini-batches (whole episodes, or shuffled time steps for
-      feed-forward agents: ``mini_batch_unit``): one critic step towards G_t and one actor
-      step on the clipped surrogate (Schulman et al. 2017)
-         L = -E[min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t) + c_ent H(pi(.|tau_t))],
-         r_t = pi(a_t | tau_t) / pi_old(a_t | tau_t)   (one ratio per agent);
-3. soft/hard target-critic update (``target_update_interval_or_tau``).
+      feed-forward agents: ``mini_batch_unit``): one critic step towards G_t and one actor step on
+      the clipped surrogate (Schulman et al. 2017), one ratio per agent,
+         L = -E[w_t min(r_t A_t, clip(r_t, 1 - eps, 1 + eps) A_t) + c_ent H(pi(.|tau_t))],
+      where ``lka_trust_region`` says around which policy the ratio is clipped:
+         pi_k (default):  r_t = pi(a_t) / pi^k(a_t),  w_t = pi^k(a_t) / mu(a_t)  (detached)
+         mu:              r_t = pi(a_t) / mu(a_t),    w_t = 1
+      ``pi_k`` is the Lookahead paper's operator psi(mu, pi^k) (Sec. 3, footnote 2; Algorithm 1
+      line 6): maximise J(pi, mu) = E_mu[pi/mu A_{pi^k}] (Eq. 6, here w_t r_t A_t) within the trust
+      region of pi^k. ``mu`` clips around the behaviour policy, as the paper's authors' released
+      code does (and the ball around mu of the proof of Theorem 3). When mu = pi^k both are PPO;
+   then a soft/hard target-critic update (``target_update_interval_or_tau``).
 
 With the defaults (one mini-batch, n-step returns, MSE value loss) this is EPyMARL's MAPPO step
 for step, minus its masking and time-limit defects. The options HAPPO/MAPPO papers use (GAE,
@@ -49,6 +59,27 @@ def transition_steps(batch: EpisodeBatch) -> slice:
     """The slots holding transitions, ``[:, :-1]``: a mini-batch of shuffled transitions is ``[M, 2]``,
     so networks run on its final slots would double the work."""
     return slice(0, batch.max_seq_length - 1)
+
+
+def importance_weight(log_weight: torch.Tensor, clip: float | None) -> torch.Tensor:
+    """w = pi^k / mu from ``log w``, truncated at ``clip`` (IMPALA's rho-bar) when it is set."""
+    weight = torch.exp(log_weight.clamp(max=30.0))  # a huge log w only feeds the truncation or the loss
+    return weight if clip is None else weight.clamp(max=clip)
+
+
+def weight_stats(log_weight: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
+    """Per agent, the mean and max over valid samples of w = pi^k(a) / mu(a) (``[B, T, n_agents]``):
+    1 where the batch was sampled by pi^k; large where mu (Lookahead's pi~, fitted on imagined
+    states) gives the real actions less mass than pi^k."""
+    weight = torch.exp(log_weight.clamp(max=30.0))
+    valid = mask > 0
+    stats = {}
+    for agent in range(weight.shape[-1]):
+        values = weight[..., agent][valid[..., agent]]
+        if values.numel():
+            stats[f"is_weight_mean_agent{agent}"] = values.mean().item()
+            stats[f"is_weight_max_agent{agent}"] = values.max().item()
+    return stats
 
 
 def standardise(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -92,32 +123,62 @@ class PPOLearner:
 
     # ------------------------------------------------------------------ one update
     def train(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> dict[str, float]:
-        """One PPO update on ``batch``; returns (and periodically logs) the diagnostics."""
+        """``ppo_updates_per_batch`` trust-region updates on ``batch`` (one: PPO's update); returns
+        (and periodically logs) the last one's diagnostics."""
         rewards, terminated, mask = self._transition_tensors(batch)
         actions = batch["actions"][:, :-1]
         with torch.no_grad():
-            old_log_probs = self.behaviour_log_probs(batch, actions)
-            old_values = self.critic(batch, transition_steps(batch))[..., 0]
-            log_rho = self._log_importance_ratios(batch, actions, old_log_probs)
+            behaviour = self.behaviour_log_probs(batch, actions)  # log mu: the sampler stays the sampler
+        for _ in range(self.args.ppo_updates_per_batch):
+            stats = self._update(batch, actions, behaviour, rewards, terminated, mask)
+        self._log(stats, t_env)
+        return stats
 
+    def _update(
+        self,
+        batch: EpisodeBatch,
+        actions: torch.Tensor,
+        behaviour: torch.Tensor,
+        rewards: torch.Tensor,
+        terminated: torch.Tensor,
+        mask: torch.Tensor,
+    ) -> dict[str, float]:
+        """One trust-region update from the current policy pi^k: ``epochs`` x ``mini_batches`` steps."""
+        start, old_values, log_rho = self._update_start(batch, actions, behaviour)
         for _ in range(self.args.epochs):
             advantages, returns = self._advantages(batch, rewards, terminated, mask, log_rho)
             for mb in self._minibatches(batch, mask):
                 critic_stats = self._critic_step(mb.batch, mb.select(returns), mb.select(old_values), mb.select(mask))
                 actor_stats = self._actor_step(
-                    mb.batch, mb.select(actions), mb.select(advantages), mb.select(old_log_probs), mb.select(mask)
+                    mb.batch, mb.select(actions), mb.select(advantages), mb.select(start), mb.select(behaviour),
+                    mb.select(mask),
                 )
         self._update_target_critic()
+        return {**critic_stats, **actor_stats, "advantage_mean": masked_mean(advantages, mask).item(),
+                **self._weight_diagnostics(batch, start, behaviour, mask)}
 
-        stats = {**critic_stats, **actor_stats, "advantage_mean": masked_mean(advantages, mask).item()}
-        self._log(stats, t_env)
-        return stats
+    @torch.no_grad()
+    def _update_start(
+        self, batch: EpisodeBatch, actions: torch.Tensor, behaviour: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """At the start of an update: log pi^k ``[B, T, n_agents]`` (the trust region's centre under
+        ``pi_k``), the critic's values (the clipped value loss's centre), and V-trace's log ratios."""
+        start = self.policy_log_probs(batch, actions)
+        old_values = self.critic(batch, transition_steps(batch))[..., 0]
+        return start, old_values, self._log_importance_ratios(start, behaviour)
+
+    @staticmethod
+    def _weight_diagnostics(
+        batch: EpisodeBatch, start: torch.Tensor, behaviour: torch.Tensor, mask: torch.Tensor
+    ) -> dict[str, float]:
+        """``weight_stats`` of w = pi^k / mu where the batch carries a sampler's stored log-probs."""
+        return weight_stats(start - behaviour, mask) if "log_prob" in batch.scheme else {}
 
     def behaviour_log_probs(self, batch: EpisodeBatch, actions: torch.Tensor) -> torch.Tensor:
         """log mu(a_t) ``[B, T, n_agents]`` of the policy that sampled ``batch``: the log-probs the
         runner stored while sampling (``store_log_probs``), else the current policy's, which is the
-        sampler when nothing else is (call it before any update). The PPO ratio (and HAPPO's M) is
-        taken against this policy."""
+        sampler when nothing else is (call it before any update). The importance weights (and
+        HAPPO's M) are taken against this policy; Lookahead refuses batches without stored ones."""
         if "log_prob" in batch.scheme:
             return batch["log_prob"][:, : actions.shape[1], :, 0]
         return self.policy_log_probs(batch, actions)
@@ -129,15 +190,13 @@ class PPOLearner:
         only (``actions`` theirs, ``[B, T, len(agents), ...]``)."""
         return self.mac.policy_distribution(self.mac.unroll(batch, agents=agents), agents).log_prob(actions)
 
-    def _log_importance_ratios(
-        self, batch: EpisodeBatch, actions: torch.Tensor, behaviour: torch.Tensor
-    ) -> torch.Tensor | None:
+    def _log_importance_ratios(self, start: torch.Tensor, behaviour: torch.Tensor) -> torch.Tensor | None:
         """For off-policy estimators (V-trace): log pi^k(a_t) - log mu(a_t) of the policy before this
         update against the behaviour policy, joint (summed over agents, ``[B, T, 1]``) or per agent
         (``vtrace_ratio``); None for on-policy estimators."""
         if self.args.advantage_estimator != "vtrace":
             return None
-        log_rho = self.policy_log_probs(batch, actions) - behaviour
+        log_rho = start - behaviour
         return log_rho if self.args.vtrace_ratio == "per_agent" else log_rho.sum(-1, keepdim=True)
 
     def _transition_tensors(self, batch: EpisodeBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -242,23 +301,34 @@ class PPOLearner:
         batch: EpisodeBatch,
         actions: torch.Tensor,
         advantages: torch.Tensor,
-        old_log_probs: torch.Tensor,
+        start: torch.Tensor,
+        behaviour: torch.Tensor,
         mask: torch.Tensor,
         agents: Sequence[int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-        """Per-sample clipped surrogate and entropy ``[B, T, n_agents]``, and the policy diagnostics.
-        ``agents``: run only those agents' networks; the tensors given (and returned) are theirs,
-        ``[B, T, len(agents), ...]``."""
+        """Per-sample weighted clipped surrogate and entropy ``[B, T, n_agents]``, and the policy
+        diagnostics (``approx_kl`` of pi to pi^k, ``clipfrac`` of the clip in use). ``start`` /
+        ``behaviour``: log pi^k / log mu of ``actions``. ``agents``: run only those agents'
+        networks; the tensors given (and returned) are theirs, ``[B, T, len(agents), ...]``."""
         policy = self.mac.policy_distribution(self.mac.unroll(batch, agents=agents), agents)
-        log_ratio = policy.log_prob(actions) - old_log_probs
-        ratio = torch.exp(log_ratio)
+        log_pi = policy.log_prob(actions)
         eps = self.args.eps_clip
+        if self.args.lka_trust_region == "pi_k":  # psi(mu, pi^k): J(pi, mu) within pi^k's trust region
+            ratio = torch.exp(log_pi - start)  # r = pi / pi^k, clipped around pi^k
+            weight = importance_weight(start - behaviour, self.args.lka_weight_clip)  # w = pi^k / mu (detached)
+        else:  # "mu", the authors' released code: r = pi / mu, clipped around mu
+            ratio = torch.exp(log_pi - behaviour)
+            weight = None
         surrogate = torch.min(ratio * advantages, torch.clamp(ratio, 1 - eps, 1 + eps) * advantages)
+        if weight is not None:
+            surrogate = weight * surrogate  # w r A = (pi / mu) A: Eq. 6's importance-weighted advantage
         entropy = policy.entropy()
         with torch.no_grad():
+            log_to_start = log_pi - start
             stats = {
                 "entropy": masked_mean(entropy, mask).item(),
-                "approx_kl": masked_mean(ratio - 1 - log_ratio, mask).item(),  # Schulman's k3 estimator
+                # Schulman's k3 estimator of KL(pi^k || pi), measured from pi^k in both trust regions
+                "approx_kl": masked_mean(torch.exp(log_to_start) - 1 - log_to_start, mask).item(),
                 "clipfrac": masked_mean(((ratio - 1).abs() > eps).float(), mask).item(),
             }
             if hasattr(policy, "probs"):
@@ -272,11 +342,12 @@ class PPOLearner:
         batch: EpisodeBatch,
         actions: torch.Tensor,
         advantages: torch.Tensor,
-        old_log_probs: torch.Tensor,
+        start: torch.Tensor,
+        behaviour: torch.Tensor,
         mask: torch.Tensor,
     ) -> dict[str, float]:
         """One gradient step on the clipped surrogate with entropy bonus, all agents at once."""
-        surrogate, entropy, stats = self._surrogate(batch, actions, advantages, old_log_probs, mask)
+        surrogate, entropy, stats = self._surrogate(batch, actions, advantages, start, behaviour, mask)
         loss = -masked_mean(surrogate + self.args.entropy_coef * entropy, mask)
         self.agent_optimiser.zero_grad()
         loss.backward()

@@ -74,6 +74,17 @@ def load_config(alg: str | None, env: str | None, config_dir: str = CONFIG_DIR) 
     return config
 
 
+def apply_default_env(config: dict) -> dict:
+    """``config`` with its algorithm's ``default_env_args`` merged into ``env_args`` where no env is
+    named (``env_args.key`` null after every file and override): ``--config=lookahead_happo
+    --env-config=gymma`` runs the paper's task, while an env file or ``env_args.key=...`` that names
+    one runs exactly that. An algorithm file therefore carries no ``env_args`` of its own."""
+    env_args = config.setdefault("env_args", {})
+    if env_args.get("key") is None and config.get("default_env_args"):
+        recursive_update(env_args, config["default_env_args"])
+    return config
+
+
 def parse_value(text: str) -> Any:
     """A Python literal if ``text`` is one (``3``, ``1e-3``, ``True``, ``None``, ``[1, 2]``), else the string."""
     try:

@@ -168,6 +168,7 @@ VALUE_RULES: dict[str, Rule] = {
     "q_nstep": integer(1),
     "gae_lambda": number(0, 1),
     "target_update_interval_or_tau": positive(),  # <= 1: soft rate; > 1: hard-update period
+    "ppo_updates_per_batch": integer(1),
     # --- Lookahead ---
     "lka_horizon": integer(1),
     "lka_rollouts": integer(1),
@@ -176,6 +177,7 @@ VALUE_RULES: dict[str, Rule] = {
     "lka_entropy_coef": number(0),
     "lka_steps": integer(1),
     "lka_warmup_steps": integer(0),
+    "lka_weight_clip": positive(null="no truncation of pi^k / mu"),
     "mlearn_steps": integer(0),
     "model_n_models": integer(1),
     "model_hidden_dim": integer(1),
@@ -195,6 +197,7 @@ VALUE_RULES: dict[str, Rule] = {
     "env_args.time_limit": integer(1),
     "env_args.n_agents": integer(1, null="the scenario's default"),
     "env_args.agent_obsk": integer(0),
+    "default_env_args.time_limit": integer(1),
 }
 
 # Numeric (or null-default) yaml keys that deliberately have no range, and why.
@@ -227,9 +230,11 @@ def check_values(config: Mapping[str, Any]) -> None:
 
 # ------------------------------------------------------------------ names
 POLICY_GRADIENT_LEARNERS = ("ppo_learner", "happo_learner")
+IMAGINED_RUNNERS = ("imagined",)
+REAL_RUNNERS = tuple(name for name in runner_registry if name not in IMAGINED_RUNNERS)  # they step a real env
 
 CHOICES: dict[str, Collection[str]] = {
-    "runner": runner_registry,
+    "runner": REAL_RUNNERS,
     "mac": mac_registry,
     "env": env_registry,
     "learner": learner_registry,
@@ -246,7 +251,9 @@ CHOICES: dict[str, Collection[str]] = {
     "vtrace_ratio": ("joint", "per_agent"),
     "lka_base_learner": POLICY_GRADIENT_LEARNERS,
     "lka_base_mac": ("basic_mac", "non_shared_mac"),
-    "lka_runner": ("imagined",),
+    "lka_runner": IMAGINED_RUNNERS,
+    "lka_model": ("learned", "env"),
+    "lka_trust_region": ("pi_k", "mu"),
     "wandb_mode": WANDB_MODES,
 }
 
@@ -324,6 +331,21 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement(
         "mac", _is_lookahead, lambda c: c["mac"] == "lookahead_mac",
         "lookahead_mac with learner=lookahead_learner (it holds the real and the lookahead policies)",
+    ),
+    Requirement(
+        "store_log_probs", lambda c: _is_lookahead(c) and c["lookahead"], lambda c: c["store_log_probs"],
+        "True with learner=lookahead_learner and lookahead=True: the real update weighs by pi^k / mu with the "
+        "sampler pi~'s stored log-probs (without them mu would silently be pi^k and the update on-policy)",
+    ),
+    Requirement(
+        "advantage_estimator", lambda c: _is_lookahead(c) and c["lookahead"],
+        lambda c: c["advantage_estimator"] in ("vtrace", "gae"),
+        "vtrace (the paper: the advantage of pi^k from pi~'s data) or gae (the authors' released code, no "
+        "off-policy correction) with learner=lookahead_learner",
+    ),
+    Requirement(
+        "lka_weight_clip", lambda c: c["lka_trust_region"] == "mu", lambda c: c["lka_weight_clip"] is None,
+        "null with lka_trust_region=mu, whose ratio pi / mu carries no separate weight to truncate",
     ),
     Requirement(
         "agent", lambda c: _is_lookahead(c) and c["lookahead"], _feed_forward,

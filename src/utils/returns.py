@@ -138,16 +138,47 @@ def gae_advantages(rewards, values, terminated, mask, gamma, gae_lambda, target_
     return (returns - values[:, :-1]) * mask, returns
 
 
+def vtrace_policy_advantages(
+    rewards: torch.Tensor,
+    values: torch.Tensor,
+    bootstrap: torch.Tensor,
+    targets: torch.Tensor,
+    terminated: torch.Tensor,
+    mask: torch.Tensor,
+    gamma: float,
+    gae_lambda: float,
+) -> torch.Tensor:
+    """The advantage of the target policy pi^k of the action taken, from V-trace's value targets.
+
+        A_t = r_t + gamma (1 - term_t) Vhat(s_{t+1}) - V(s_t)
+              + gamma lambda (1 - end_t) (v_{t+1} - Vhat(s_{t+1}))
+
+    ``values`` V: what is subtracted (the current critic); ``bootstrap`` Vhat: what V-trace
+    bootstraps with (the target critic), both ``[B, T + 1, ...]``; ``targets`` v: V-trace's value
+    targets ``[B, T, ...]``. There is no rho_t at step t: the policy loss weights a_t by its own
+    importance ratio already (the Lookahead paper's J(pi, mu), Eq. 6), and a second rho_t would
+    shrink the advantage and pull each agent's action back towards pi^k. The later steps' rho and
+    c enter through v_{t+1}. Where the episode ends at t (termination, truncation, the segment's
+    last slot) the correction term is 0: v_{t+1} there would be Vhat of the stored final state.
+    With every rho = 1 this is GAE(lambda) (``gae_advantages``), as in IMPALA's policy gradient
+    (Espeholt et al. 2018, Sec. 4.2) with lambda-weighted corrections.
+    """
+    correction = _shift(targets - bootstrap[:, :-1], 1)  # v_{t+1} - Vhat(s_{t+1}); 0 past the last slot
+    td = rewards + gamma * (1 - terminated) * bootstrap[:, 1:] - values[:, :-1]
+    return (td + gamma * gae_lambda * _continues(terminated, mask) * correction) * mask
+
+
 def vtrace_advantages(rewards, values, terminated, mask, gamma, gae_lambda, log_rho=None, target_values=None, **_):
-    """(A^V-trace_t, A^V-trace_t + V(s_t)) with ``target_values`` when given; ``log_rho`` (the log
-    importance ratios, from the learner) absent means on-policy data, where this is GAE."""
+    """(A_t, v_t): the policy advantage of pi^k (``vtrace_policy_advantages``) and the V-trace value
+    target v_t = Vhat(s_t) + A^V-trace_t, bootstrapping from ``target_values`` when given;
+    ``log_rho`` (the log importance ratios pi^k / mu, from the learner) absent means on-policy
+    data, where both are GAE's."""
     estimate = values if target_values is None else target_values
     if log_rho is None:
-        advantages = gae(rewards, estimate, terminated, mask, gamma, gae_lambda)
-    else:
-        advantages = vtrace(rewards, estimate, terminated, mask, gamma, gae_lambda, log_rho)
-    returns = advantages + estimate[:, :-1]
-    return (returns - values[:, :-1]) * mask, returns
+        return gae_advantages(rewards, values, terminated, mask, gamma, gae_lambda, target_values)
+    returns = vtrace(rewards, estimate, terminated, mask, gamma, gae_lambda, log_rho) + estimate[:, :-1]
+    advantages = vtrace_policy_advantages(rewards, values, estimate, returns, terminated, mask, gamma, gae_lambda)
+    return advantages, returns
 
 
 AdvantageEstimator = Callable[..., tuple[torch.Tensor, torch.Tensor]]

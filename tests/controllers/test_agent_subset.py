@@ -172,10 +172,10 @@ class FullUnrollHAPPO(HAPPOLearner):
         log_probs = self.mac.policy_distribution(self.mac.unroll(batch)).log_prob(batch["actions"][:, :-1])
         return log_probs if agents is None else log_probs[..., agents]
 
-    def _agent_step(self, agent, batch, actions, advantages, old_log_probs, mask, factor):
+    def _agent_step(self, agent, batch, actions, advantages, start, old_log_probs, mask, factor):
         only_this_agent = torch.zeros_like(mask)
         only_this_agent[..., agent] = mask[..., agent]
-        surrogate, entropy, stats = self._surrogate(batch, actions, advantages, old_log_probs, only_this_agent)
+        surrogate, entropy, stats = self._surrogate(batch, actions, advantages, start, old_log_probs, only_this_agent)
         objective = factor * surrogate[..., agent] + self.args.entropy_coef * entropy[..., agent]
         loss = -masked_mean(objective, mask[..., agent])
         params = self.mac.agent_parameters(agent)

@@ -135,23 +135,25 @@ def fix_order(monkeypatch, order: list[int]) -> None:
 
 
 def spy_agent_steps(learner: HAPPOLearner, batch: EpisodeBatch | None = None) -> list[dict]:
-    """Wrap ``learner._agent_step``; each call appends {agent, factor, params, critic, logp?, stats}.
+    """Wrap ``learner._agent_step``; each call appends {agent, factor, advantages, start_log_probs (pi^k),
+    old_log_probs (mu), params, critic, logp?, stats}.
     ``logp`` (taken log-probs on ``batch`` at the call, before the step) only when ``batch`` is given."""
     calls: list[dict] = []
     original = learner._agent_step
 
-    def spy(agent, minibatch, actions, advantages, old_log_probs, mask, factor):
+    def spy(agent, minibatch, actions, advantages, start, old_log_probs, mask, factor):
         record = {
             "agent": agent,
             "factor": factor.detach().clone(),
             "advantages": advantages.detach().clone(),
+            "start_log_probs": start.detach().clone(),
             "old_log_probs": old_log_probs.detach().clone(),
             "params": agent_snapshot(learner),
             "critic": [p.detach().clone() for p in learner.critic.parameters()],
         }
         if batch is not None:
             record["logp"] = taken_log_probs(learner, batch)
-        record["stats"] = original(agent, minibatch, actions, advantages, old_log_probs, mask, factor)
+        record["stats"] = original(agent, minibatch, actions, advantages, start, old_log_probs, mask, factor)
         calls.append(record)
         return record["stats"]
 
@@ -166,14 +168,16 @@ HAND_SETUP = dict(
 
 
 # ------------------------------------------------------------------ the factor M, by hand
+@pytest.mark.parametrize("trust_region", ["pi_k", "mu"])
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("shift", [0.0, 1.0], ids=["r=1", "r=e"])
-def test_two_agent_factor_and_loss_by_hand(monkeypatch, kind, shift):
-    """Order [0, 1], one step each. Agent 0: M = 1, r = 1, loss = -mean(A^0). Agent 1: M = pi0_new / pi0_old
-    per sample; loss = -mean(M * min(r A^1, clip(r) A^1)) with r = 1 (agent 1 has not moved), or r = e
-    when agent 1's behaviour log-probs are lowered by ``shift`` = 1 (then the clip binds where A > 0)."""
+@pytest.mark.parametrize("shift", [0.0, 1.0], ids=["mu=pi_k", "mu=pi_k/e"])
+def test_two_agent_factor_and_loss_by_hand(monkeypatch, kind, shift, trust_region):
+    """Order [0, 1], one step each. Agent 0: M = 1, r = 1, loss = -mean(A^0). Agent 1: M = pi0_new / mu0
+    per sample; loss = -mean(M * w * min(r A^1, clip(r) A^1)). Agent 1 has not moved, and its
+    behaviour log-probs mu are pi^k's lowered by ``shift``: around pi^k, r = pi / pi^k = 1 and
+    w = pi^k / mu = e^shift; around mu, r = pi / mu = e^shift (the clip binds where A > 0) and w = 1."""
     fix_order(monkeypatch, [0, 1])
-    learner, args = build(kind, **HAND_SETUP)
+    learner, args = build(kind, lka_trust_region=trust_region, **HAND_SETUP)
     batch = make_batch(args)
     mask = valid_mask(batch, 2)
     if shift:
@@ -203,10 +207,14 @@ def test_two_agent_factor_and_loss_by_hand(monkeypatch, kind, shift):
     assert (factor[mask[..., 0].bool()] - 1).abs().max() > 1e-3  # agent 0 really moved
     assert torch.all(second["factor"][~mask[..., 0].bool()] == 0)  # padding carries no weight
 
-    ratio = torch.exp(new[..., 1] - old[..., 1])
-    torch.testing.assert_close(ratio[mask[..., 1].bool()], torch.full_like(ratio[mask[..., 1].bool()], math.exp(shift)))
+    to_mu = torch.exp(new[..., 1] - old[..., 1])
+    torch.testing.assert_close(to_mu[mask[..., 1].bool()], torch.full_like(to_mu[mask[..., 1].bool()], math.exp(shift)))
+    if trust_region == "pi_k":
+        ratio, weight = torch.exp(new[..., 1] - true_old[..., 1]), to_mu
+    else:
+        ratio, weight = to_mu, torch.ones_like(to_mu)
     a1 = advantages[..., 1]
-    surrogate = torch.min(ratio * a1, ratio.clamp(1 - args.eps_clip, 1 + args.eps_clip) * a1)
+    surrogate = weight * torch.min(ratio * a1, ratio.clamp(1 - args.eps_clip, 1 + args.eps_clip) * a1)
     expected = -masked_mean(factor * surrogate, mask[..., 1])
     assert second["stats"]["pg_loss"] == pytest.approx(expected.item(), rel=1e-5)
     assert expected.item() != pytest.approx(-masked_mean(a1, mask[..., 1]).item(), rel=1e-3)  # M mattered

@@ -153,9 +153,9 @@ def test_happo_factor_restarts_at_one_in_every_call(monkeypatch, kind):
     steps: list[dict] = []
     original = learner._agent_step
 
-    def spy(agent, minibatch, actions, advantages, old_log_probs, mask, factor):
+    def spy(agent, minibatch, actions, advantages, start, old_log_probs, mask, factor):
         steps.append({"agent": agent, "factor": factor.clone(), "logp": policy(learner, batch).log_prob(actions)})
-        return original(agent, minibatch, actions, advantages, old_log_probs, mask, factor)
+        return original(agent, minibatch, actions, advantages, start, old_log_probs, mask, factor)
 
     learner._agent_step = spy
     for call, order in enumerate(orders):

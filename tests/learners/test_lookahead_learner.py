@@ -145,16 +145,21 @@ def test_off_and_warm_up_reproduce_the_base_learner(kind, lookahead_overrides):
         assert_same(results[0][1], results[1][1])  # training episodes act with pi (= pi~) in both
 
 
-# --- HAPPO's ratio, factor M and V-trace against the stored mu -----------------------------------
-def test_happo_factor_ratio_and_vtrace_against_the_stored_behaviour():
+# --- HAPPO's ratio, weight, factor M and V-trace against the stored mu -------------------------------
+@pytest.mark.parametrize("trust_region", ["pi_k", "mu"])
+def test_happo_real_update_by_hand(trust_region):
     """Two agents, one 3-step episode that terminates, agent order [1, 0], one epoch, one mini-batch,
     raw advantages. The stored mu differs from pi^k (~1/3 per action at init):
-    * the advantage is V-trace with log rho_t = sum_i log pi^k_i(a) - log mu_i(a),
-    * every ratio is pi / mu: the first step's approx_kl is mean(r - 1 - log r) with r = pi^k / mu,
+    * V-trace's value target v_t uses the joint log rho_t = sum_i log pi^k_i(a) - log mu_i(a);
+    * the policy advantage is A_t = r_t + g (1 - term_t) V_{t+1} - V_t + g l (1 - end_t)(v_{t+1} - V_{t+1}),
+      with no rho_t (hand-computed below);
+    * ``pi_k``: the ratio is pi / pi^k (1 at the first step: nothing clipped) and the weight
+      w = pi^k / mu; ``mu``: the ratio is pi / mu (clipped on every step), no weight;
     * agent 0's factor is M = pi^1_new(a^1) / mu^1(a^1), not pi^1_new / pi^1_k."""
     learner, args = build(
         "discrete", epochs=1, mini_batches=1, normalise_advantages=False, standardise_returns=False,
         lka_warmup_steps=10**9, mlearn_steps=1, gamma=0.9, gae_lambda=0.8, eps_clip=0.2,
+        lka_trust_region=trust_region, entropy_coef=0.0,
     )
     real = learner.real
     real.agent_order = lambda: [1, 0]
@@ -177,45 +182,67 @@ def test_happo_factor_ratio_and_vtrace_against_the_stored_behaviour():
 
     agent_step = real._agent_step
 
-    def spy_agent_step(agent, mb_batch, acts, advantages, old_log_probs, mask, factor):
-        stats = agent_step(agent, mb_batch, acts, advantages, old_log_probs, mask, factor)
-        agent_calls.append({"agent": agent, "advantages": advantages.clone(), "old": old_log_probs.clone(),
-                            "factor": factor.clone(), "stats": stats})
+    def spy_agent_step(agent, mb_batch, acts, advantages, start, behaviour, mask, factor):
+        stats = agent_step(agent, mb_batch, acts, advantages, start, behaviour, mask, factor)
+        agent_calls.append({"agent": agent, "advantages": advantages.clone(), "start": start.clone(),
+                            "behaviour": behaviour.clone(), "factor": factor.clone(), "stats": stats})
         return stats
 
     real.advantage_estimator, real._agent_step = spy_estimator, spy_agent_step
-    learner.train(batch, t_env=10, episode_num=0)
+    stats = learner.train(batch, t_env=10, episode_num=0)
 
-    # V-trace: log rho joint, by hand
-    (positional, kwargs, (advantages, _)) = estimator_calls[0]
+    # V-trace's value target with the joint log rho, and the policy advantage without rho_t, by hand
+    (positional, kwargs, (advantages, targets)) = estimator_calls[0]
     log_rho = (pi_k.log() - mu.log()).sum(-1)  # [T]
     torch.testing.assert_close(kwargs["log_rho"][0, :3, 0], log_rho)
-    values = kwargs["target_values"][0, :4]  # [T + 1, agents]: the bootstrap values
+    bootstrap = kwargs["target_values"][0, :4]  # [T + 1, agents]: Vhat, what V-trace bootstraps with
+    values = positional[1][0, :4]  # V, what the advantage subtracts
     gamma, lam = 0.9, 0.8
     rho = log_rho.exp().clamp(max=1.0)
-    expected = torch.zeros(3, N_AGENTS)
+    vtrace = torch.zeros(3, N_AGENTS)
     running = torch.zeros(N_AGENTS)
     for t in reversed(range(3)):
         not_end = 0.0 if t == 2 else 1.0  # the episode terminates at t = 2
-        delta = rho[t] * (rewards[t] + gamma * not_end * values[t + 1] - values[t])
+        delta = rho[t] * (rewards[t] + gamma * not_end * bootstrap[t + 1] - bootstrap[t])
         running = delta + gamma * lam * rho[t] * not_end * running
-        expected[t] = running
-    torch.testing.assert_close(advantages[0, :3], expected + values[:3] - positional[1][0, :3], rtol=1e-5, atol=1e-6)
+        vtrace[t] = running
+    v = vtrace + bootstrap[:3]
+    torch.testing.assert_close(targets[0, :3], v, rtol=1e-5, atol=1e-6)
+    expected = torch.zeros(3, N_AGENTS)
+    for t in range(3):
+        not_end = 0.0 if t == 2 else 1.0
+        correction = (v[t + 1] - bootstrap[t + 1]) if t < 2 else torch.zeros(N_AGENTS)
+        expected[t] = (rewards[t] + gamma * not_end * bootstrap[t + 1] - values[t]
+                       + gamma * lam * not_end * correction)
+    torch.testing.assert_close(advantages[0, :3], expected, rtol=1e-5, atol=1e-6)
 
     first, second = agent_calls
     assert (first["agent"], second["agent"]) == (1, 0)
-    for call in agent_calls:  # the ratio's denominator is the stored mu
-        torch.testing.assert_close(call["old"][0, :3], mu.log())
+    for call in agent_calls:  # mu is the stored log-probs, pi^k the policy before the update
+        torch.testing.assert_close(call["behaviour"][0, :3], mu.log())
+        torch.testing.assert_close(call["start"][0, :3], pi_k.log())
         torch.testing.assert_close(call["advantages"], advantages)
-    ratio = pi_k[:, 1] / mu[:, 1]
-    assert first["stats"]["approx_kl"] == pytest.approx((ratio - 1 - ratio.log()).mean().item(), rel=1e-5)
-    assert first["stats"]["clipfrac"] == 1.0  # pi^k / mu is outside [0.8, 1.2] on every step
+    a1 = advantages[0, :3, 1]
+    to_mu = pi_k[:, 1] / mu[:, 1]
+    if trust_region == "pi_k":  # r = 1 at the first step, w = pi^k / mu
+        assert first["stats"]["clipfrac"] == 0.0
+        expected_loss = -(to_mu * a1).mean()
+    else:  # r = pi^k / mu, outside [0.8, 1.2] on every step
+        assert first["stats"]["clipfrac"] == 1.0
+        expected_loss = -torch.min(to_mu * a1, to_mu.clamp(0.8, 1.2) * a1).mean()
+    assert first["stats"]["pg_loss"] == pytest.approx(expected_loss.item(), rel=1e-5)
+    assert first["stats"]["approx_kl"] == pytest.approx(0.0, abs=1e-6)  # KL to pi^k, which pi still is
     assert torch.all(first["factor"][0, :3] == 1.0)
     with torch.no_grad():
         probs_new = learner.mac.real.unroll(batch)[0, :3]
     pi_new_1 = probs_new[:, 1].gather(-1, actions[:, 1:2])[:, 0]
     torch.testing.assert_close(second["factor"][0, :3], pi_new_1 / mu[:, 1], rtol=1e-5, atol=1e-6)
     assert not torch.allclose(second["factor"][0, :3], pi_new_1 / pi_k[:, 1], rtol=1e-2)
+    # the weights' diagnostics: w = pi^k / mu per agent, mean and max over the 3 steps
+    for agent in range(N_AGENTS):
+        w = pi_k[:, agent] / mu[:, agent]
+        assert stats[f"is_weight_mean_agent{agent}"] == pytest.approx(w.mean().item(), rel=1e-5)
+        assert stats[f"is_weight_max_agent{agent}"] == pytest.approx(w.max().item(), rel=1e-5)
 
 
 # --- the imagined update and the sync ------------------------------------------------------------

@@ -140,10 +140,11 @@ def test_one_epoch_moves_taken_action_probabilities_with_the_advantage(reward, s
     "log_ratio, reward, clipped",
     [(1.0, 10.0, True), (1.0, -10.0, False), (-1.0, 10.0, False), (-1.0, -10.0, True)],
 )
-def test_clipped_surrogate(log_ratio, reward, clipped):
-    """Behaviour log-probs shifted by -log_ratio give ratio r = e^log_ratio, far outside [0.8, 1.2].
-    min(r A, clip(r) A) takes the clipped (gradient-free) branch exactly when r A > clip(r) A."""
-    learner, args = build(epochs=1, entropy_coef=0.0, standardise_rewards=False)
+def test_clipped_surrogate_around_mu(log_ratio, reward, clipped):
+    """``lka_trust_region: mu``: behaviour log-probs shifted by -log_ratio give ratio r = pi / mu =
+    e^log_ratio, far outside [0.8, 1.2]. min(r A, clip(r) A) takes the clipped (gradient-free)
+    branch exactly when r A > clip(r) A."""
+    learner, args = build(epochs=1, entropy_coef=0.0, standardise_rewards=False, lka_trust_region="mu")
     batch = make_batch(args, reward=reward)
     mask = valid(batch)
     behaviour = learner.behaviour_log_probs
@@ -161,10 +162,33 @@ def test_clipped_surrogate(log_ratio, reward, clipped):
     expected_surrogate = torch.minimum(ratio * advantages[mask], clip * advantages[mask])
     assert stats["pg_loss"] == pytest.approx(-expected_surrogate.mean().item(), rel=1e-5)
     assert stats["clipfrac"] == 1.0  # |r - 1| > 0.2 on every valid step
-    # Schulman's k3: r - 1 - log r = e - 2 = 0.71828 (log r = 1) or 1/e = 0.36788 (log r = -1)
-    assert stats["approx_kl"] == pytest.approx(ratio - 1 - log_ratio, rel=1e-5)
+    assert stats["approx_kl"] == pytest.approx(0.0, abs=1e-6)  # measured from pi^k, which pi still equals
     unchanged = all(torch.equal(a, b) for a, b in zip(before, learner.mac.parameters()))
     assert unchanged == clipped
+
+
+@pytest.mark.parametrize("log_ratio, reward", [(1.0, 10.0), (-1.0, -10.0)])
+def test_weighted_surrogate_around_pi_k(log_ratio, reward):
+    """``lka_trust_region: pi_k`` (the default), same batches: at the first step pi = pi^k, so
+    r = pi / pi^k = 1 inside the clip, and the loss is -mean(w A) with w = pi^k / mu = e^log_ratio;
+    nothing is clipped, the KL to pi^k is 0, and the policy moves whatever the sign of A."""
+    learner, args = build(epochs=1, entropy_coef=0.0, standardise_rewards=False)
+    batch = make_batch(args, reward=reward)
+    mask = valid(batch)
+    behaviour = learner.behaviour_log_probs
+    learner.behaviour_log_probs = lambda b, a: behaviour(b, a) - log_ratio
+    rewards, terminated, m = learner._transition_tensors(batch)
+    with torch.no_grad():
+        values, target = learner.critic(batch)[..., 0], learner.target_critic(batch)[..., 0]
+    advantages, _ = ADVANTAGE_ESTIMATORS["nstep"](rewards, values, terminated, m, args.gamma, nsteps=args.q_nstep,
+                                                  target_values=target)
+    before = snapshot(learner.mac.parameters())
+    stats = learner.train(batch, t_env=0, episode_num=0)
+
+    assert stats["pg_loss"] == pytest.approx(-math.exp(log_ratio) * advantages[mask].mean().item(), rel=1e-5)
+    assert stats["clipfrac"] == 0.0
+    assert stats["approx_kl"] == pytest.approx(0.0, abs=1e-6)
+    assert any(not torch.equal(a, b) for a, b in zip(before, learner.mac.parameters()))
 
 
 def test_approx_kl_and_clipfrac_in_sane_ranges_over_epochs():

@@ -90,22 +90,26 @@ class ModelTrainer:
         return int(transitions["state"].shape[0])
 
     def add_transitions(self, transitions: Transitions) -> None:
-        """Fold ``transitions`` (``[N, ...]`` per field) into the model's normalisers, then split
-        them at random between the training and validation FIFOs."""
+        """Split ``transitions`` (``[N, ...]`` per field) at random between the training and
+        validation FIFOs, and fold the training share into the model's normalisers and
+        constant-dimension records: the held-out transitions stay unseen, so ``model_val_*`` is an
+        honest estimate."""
         if transitions["state"].shape[0] == 0:
+            return
+        training = transitions
+        if self.validation_buffer is not None:
+            held_out = torch.rand(transitions["state"].shape[0]) < self.validation_fraction
+            training = {name: value[~held_out] for name, value in transitions.items()}
+            self.validation_buffer.add({name: value[held_out] for name, value in transitions.items()})
+        self.train_buffer.add(training)
+        if training["state"].shape[0] == 0:
             return
         device = self.device
         self.model.update_normalisers(
-            transitions["state"].to(device),
-            transitions["next_state"].to(device),
-            transitions["next_obs"].to(device) if self.model.predicts_obs else None,
+            training["state"].to(device),
+            training["next_state"].to(device),
+            training["next_obs"].to(device) if self.model.predicts_obs else None,
         )
-        if self.validation_buffer is None:
-            self.train_buffer.add(transitions)
-            return
-        held_out = torch.rand(transitions["state"].shape[0]) < self.validation_fraction
-        self.train_buffer.add({name: value[~held_out] for name, value in transitions.items()})
-        self.validation_buffer.add({name: value[held_out] for name, value in transitions.items()})
 
     # ------------------------------------------------------------------ training
     def loss(self, batch: Transitions) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
