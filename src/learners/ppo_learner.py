@@ -19,9 +19,10 @@ One ``train`` call, on any EpisodeBatch of the scheme (discrete or continuous ac
          pi_k (default):  r_t = pi(a_t) / pi^k(a_t),  w_t = pi^k(a_t) / mu(a_t)  (detached)
          mu:              r_t = pi(a_t) / mu(a_t),    w_t = 1
       ``pi_k`` is the Lookahead paper's operator psi(mu, pi^k) (Sec. 3, footnote 2; Algorithm 1
-      line 6): maximise J(pi, mu) = E_mu[pi/mu A_{pi^k}] (Eq. 6, here w_t r_t A_t) within the trust
-      region of pi^k. ``mu`` clips around the behaviour policy, as the paper's authors' released
-      code does (and the ball around mu of the proof of Theorem 3). When mu = pi^k both are PPO;
+      line 6): maximise J(pi, mu) (Eq. 5; from mu's samples, agent i's term weighs A_{pi^k} by
+      pi_i / mu_i = w_t r_t) within the trust region of pi^k. ``mu`` clips around the behaviour
+      policy, as the paper's authors' released code does (and as the ball around mu in the proof
+      of Theorem 3 reads). When mu = pi^k both are PPO;
    then a soft/hard target-critic update (``target_update_interval_or_tau``).
 
 With the defaults (one mini-batch, n-step returns, MSE value loss) this is EPyMARL's MAPPO step
@@ -321,7 +322,7 @@ class PPOLearner:
             weight = None
         surrogate = torch.min(ratio * advantages, torch.clamp(ratio, 1 - eps, 1 + eps) * advantages)
         if weight is not None:
-            surrogate = weight * surrogate  # w r A = (pi / mu) A: Eq. 6's importance-weighted advantage
+            surrogate = weight * surrogate  # w r A = (pi / mu) A: the importance-weighted advantage of Eq. 5
         entropy = policy.entropy()
         with torch.no_grad():
             log_to_start = log_pi - start

@@ -156,7 +156,7 @@ def vtrace_policy_advantages(
     ``values`` V: what is subtracted (the current critic); ``bootstrap`` Vhat: what V-trace
     bootstraps with (the target critic), both ``[B, T + 1, ...]``; ``targets`` v: V-trace's value
     targets ``[B, T, ...]``. There is no rho_t at step t: the policy loss weights a_t by its own
-    importance ratio already (the Lookahead paper's J(pi, mu), Eq. 6), and a second rho_t would
+    importance ratio already (the Lookahead paper's J(pi, mu), Eq. 5), and a second rho_t would
     shrink the advantage and pull each agent's action back towards pi^k. The later steps' rho and
     c enter through v_{t+1}. Where the episode ends at t (termination, truncation, the segment's
     last slot) the correction term is 0: v_{t+1} there would be Vhat of the stored final state.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 import gymnasium
@@ -10,7 +11,7 @@ import pytest
 import torch
 
 from envs import REGISTRY, MultiAgentEnv
-from envs.toy_game import TOY_GAME_ID, ToyGame, best_response, toy_reward
+from envs.toy_game import TOY_GAME_ID, ToyGame, ToyGameDynamics, best_response, toy_reward
 
 KEY = "envs.toy_game:ToyGame-v0"
 
@@ -42,7 +43,9 @@ def test_optimum_and_best_response() -> None:
 def test_env_info_through_gymma_and_alias() -> None:
     for key in (KEY, "toy"):
         env = make(key)
-        assert env.get_env_info() == {
+        info = env.get_env_info()
+        assert isinstance(info.pop("true_dynamics"), ToyGameDynamics)
+        assert info == {
             "state_shape": 1, "obs_shape": 1, "n_agents": 2, "episode_limit": 1, "action_kind": "continuous",
             "n_actions": 1, "action_dim": 1, "action_low": [[0.0], [0.0]], "action_high": [[1.0], [1.0]]}
         obs, _ = env.reset()
@@ -90,3 +93,22 @@ def test_episode_terminates_after_one_step(time_limit: int) -> None:
         env.reset()
         _, _, terminated, _, info = env.step(np.array([[0.3], [0.7]]))
         assert terminated is True and info["episode_limit"] is False
+
+
+def test_published_dynamics_are_the_game_batched() -> None:
+    """``true_dynamics`` (what ``lka_model: env`` imagines with): R of each clipped joint action,
+    every step terminal, state and observations the constant [1.0]; it survives pickling (the env
+    info crosses to env workers)."""
+    dynamics = pickle.loads(pickle.dumps(make().get_env_info()["true_dynamics"]))
+    actions = torch.tensor([[[0.1], [0.1]], [[1.0], [1.0]], [[0.7], [0.2]], [[1.5], [-0.3]]])
+    next_state, reward, termination, next_obs = dynamics(torch.ones(4, 1), actions)
+    expected = [toy_reward(0.1, 0.1), 4.0, toy_reward(0.7, 0.2), toy_reward(1.0, 0.0)]
+    torch.testing.assert_close(reward[:, 0], torch.tensor(expected))
+    assert termination.tolist() == [1.0] * 4
+    assert next_state.tolist() == [[1.0]] * 4 and next_obs.shape == (4, 2, 1) and torch.all(next_obs == 1)
+
+
+def test_envs_without_dynamics_publish_none() -> None:
+    env = REGISTRY["gymma"](key="lbforaging:Foraging-8x8-2p-3f-v3", time_limit=5, seed=0)
+    assert "true_dynamics" not in env.get_env_info()
+    env.close()

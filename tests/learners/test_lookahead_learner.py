@@ -366,3 +366,50 @@ def test_a_first_batch_held_out_entirely_for_validation_does_not_stop_training()
     trainer.validation_fraction = 0.0
     stats = learner.train(make_batch(args, learner.mac.lookahead, seed=1), t_env=2, episode_num=1)
     assert trainer.gradient_steps == args.mlearn_steps and math.isfinite(stats["model_loss"])
+
+
+# --- diagnostics, by hand ------------------------------------------------------------------------
+def test_kl_gap_and_rho_per_agent_by_hand():
+    """``_kl_gap`` on two rows (3 and 2 valid steps), discrete, with pi^k and mu given as made-up
+    categorical policies: every diagnostic against sum_a p log(p / q) and the taken actions' ratios,
+    per agent and averaged over agents; agent 1's prediction points away (negative gap)."""
+    learner, args = build("discrete", lka_warmup_steps=10**9)
+    batch = make_batch(args, learner.mac.real, lengths=(3, 2))
+    with torch.no_grad():
+        updated = learner.mac.real.unroll(batch)  # [B, T, agents, actions]: pi^{k+1}'s probabilities
+    g = torch.Generator().manual_seed(5)
+    pi_k = torch.softmax(torch.randn(updated.shape, generator=g), -1)
+    mu = updated.clone()
+    mu[..., 0, :] = 0.9 * updated[..., 0, :] + 0.1 * pi_k[..., 0, :]  # agent 0: mu near the update
+    mu[..., 1, :] = torch.softmax(torch.randn(updated[..., 1, :].shape, generator=g) * 3, -1)  # agent 1: far off
+    policy = learner.mac.real.policy_distribution  # the controller's distribution over these probabilities
+    stats = learner._kl_gap(batch, {"pi_k": policy(pi_k), "mu": policy(mu)})
+
+    valid = batch["filled"][:, :-1, 0].bool()  # [B, T]
+    kl = lambda p, q: (p * (p / q).log()).sum(-1)  # noqa: E731
+    actions = batch["actions"][:, :-1, :, 0]
+    taken = lambda probs: probs.gather(-1, actions.unsqueeze(-1))[..., 0]  # noqa: E731  [B, T, agents]
+    rho = taken(pi_k) / taken(mu)
+    gaps = []
+    for agent in range(N_AGENTS):
+        gap = (kl(updated, pi_k) - kl(updated, mu))[..., agent][valid].mean()
+        gaps.append(gap)
+        assert stats[f"kl_gap_agent{agent}"] == pytest.approx(gap.item(), rel=1e-4, abs=1e-6)
+        assert stats[f"rho_mean_agent{agent}"] == pytest.approx(rho[..., agent][valid].clamp(max=1).mean().item(),
+                                                                 rel=1e-5)
+    assert gaps[0] > 0 > gaps[1]  # the sign a researcher reads
+    assert stats["kl_gap"] == pytest.approx(sum(gaps).item() / N_AGENTS, rel=1e-4, abs=1e-6)
+    assert stats["kl_updated_to_old"] == pytest.approx(kl(updated, pi_k)[valid].mean().item(), rel=1e-4)
+    assert stats["kl_updated_to_lookahead"] == pytest.approx(kl(updated, mu)[valid].mean().item(), rel=1e-4)
+    joint = rho.prod(-1)[valid]
+    assert stats["rho_mean"] == pytest.approx(joint.clamp(max=1).mean().item(), rel=1e-5)
+    assert stats["rho_clipped_fraction"] == pytest.approx((joint > 1).float().mean().item())
+
+
+def test_a_batch_without_behaviour_log_probs_is_refused():
+    """Without the sampler's log-probs mu would have to be pi^k: the learner says so instead."""
+    learner, args = build("continuous", lka_warmup_steps=10**9)
+    batch = make_batch(args, learner.mac.real)
+    del batch.scheme["log_prob"]  # as a runner with store_log_probs=False would have built it
+    with pytest.raises(ValueError, match="needs the behaviour log-probs of pi~"):
+        learner.train(batch, t_env=1, episode_num=0)

@@ -103,6 +103,24 @@ def test_train_steps_reports_finite_losses_and_validation_split():
     assert trainer.gradient_steps == 5
 
 
+def test_normalisers_see_the_training_split_only():
+    """The held-out transitions never reach the normalisers (nor the constant-dimension records), so
+    ``model_val_*`` measures the model on data it has seen in no form: the state normaliser's count
+    and mean are those of the training split, not of every transition added."""
+    model = continuous_model()
+    trainer = ModelTrainer(model, batch_size=32, buffer_size=5000)
+    generator = torch.Generator().manual_seed(3)
+    transitions = linear_transitions(1000, linear_system(generator), generator)
+    torch.manual_seed(0)
+    trainer.add_transitions(transitions)
+    torch.manual_seed(0)  # the same draw again: which rows were kept for training
+    kept = ~(torch.rand(1000) < trainer.validation_fraction)
+    assert len(trainer.train_buffer) == int(kept.sum()) and 0 < len(trainer.validation_buffer) < 1000
+    assert model.state_normaliser.count == pytest.approx(int(kept.sum()), abs=1e-3)
+    torch.testing.assert_close(model.state_normaliser.mean, transitions["state"][kept].mean(0), rtol=1e-4, atol=1e-5)
+    assert not torch.allclose(model.state_normaliser.mean, transitions["state"].mean(0), atol=1e-6)
+
+
 def test_a_nan_reward_stops_model_training_before_the_step():
     """A NaN in the data makes the loss NaN: the trainer raises (naming itself and the quantity)
     before the optimiser step, so the model's weights stay finite and unchanged."""

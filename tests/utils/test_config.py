@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 import yaml
 
+import main
 from utils.config import (
     CONFIG_DIR,
     FREE_KEYS,
@@ -526,3 +527,48 @@ def test_null_only_where_the_default_is_null(config):
     apply_overrides(config, {"env_args.key": None, "actor_lr": None})
     with pytest.raises(ConfigError, match=r"bad value for 'use_cuda': None is a NoneType, expected a bool"):
         apply_overrides(config, {"use_cuda": None})
+
+
+# ------------------------------------------------------------------ nothing silently turns Lookahead into something else
+def test_lookahead_refuses_settings_that_would_make_it_on_policy_or_unweighted():
+    check_requirements(gymma_config("lookahead_mappo"))
+    check_requirements(gymma_config("lookahead_mappo", lookahead=False, store_log_probs=False))  # the base learner
+    assert requirement_error(gymma_config("lookahead_mappo", store_log_probs=False)).startswith(
+        "bad value for 'store_log_probs': False; allowed: True with learner=lookahead_learner and lookahead=True"
+    )
+    assert requirement_error(gymma_config("lookahead_happo", advantage_estimator="nstep")).startswith(
+        "bad value for 'advantage_estimator': 'nstep'; allowed: vtrace (the paper"
+    )
+    check_requirements(gymma_config("lookahead_happo", advantage_estimator="gae"))  # the authors' setting
+    check_requirements(gymma_config("lookahead_happo", lka_weight_clip=2.0))
+    assert requirement_error(gymma_config("lookahead_happo", lka_trust_region="mu", lka_weight_clip=2.0)).startswith(
+        "bad value for 'lka_weight_clip': 2.0; allowed: null with lka_trust_region=mu"
+    )
+
+
+def test_the_imagined_runner_is_no_real_runner():
+    with pytest.raises(ConfigError) as info:
+        check_choices(gymma_config("lookahead_mappo", runner="imagined"))
+    assert str(info.value) == "bad value for 'runner': 'imagined'; allowed: one of episode, parallel"
+
+
+@pytest.mark.parametrize("env, overrides, key", [
+    ("gymma", [], "mamujoco:HalfCheetah-2x3"),  # no env named: the paper's task
+    ("toy_game", [], "toy"),
+    ("mamujoco", ["env_args.key=mamujoco:Ant-2x4"], "mamujoco:Ant-2x4"),
+    ("gymma", ["env_args.key=lbforaging:Foraging-8x8-2p-3f-v3"], "lbforaging:Foraging-8x8-2p-3f-v3"),
+])
+@pytest.mark.parametrize("alg", ["lookahead_happo", "lookahead_mappo", "lookahead_ippo", "happo_harl"])
+def test_an_algorithms_default_env_applies_only_where_no_env_is_named(alg, env, overrides, key):
+    config = main.build_config([f"--config={alg}", f"--env-config={env}", "with", *overrides])
+    assert config["env_args"]["key"] == key
+    if env == "gymma" and not overrides:
+        assert config["env_args"]["time_limit"] == 1000
+    if key.startswith("lbforaging"):
+        assert config["env_args"]["time_limit"] == 100 and "norm_obs" not in config["env_args"]
+
+
+def test_no_algorithm_file_carries_env_args():
+    for alg in available("algs"):
+        with open(os.path.join(CONFIG_DIR, "algs", f"{alg}.yaml")) as f:
+            assert "env_args" not in yaml.safe_load(f), alg

@@ -73,3 +73,50 @@ def test_vtrace_estimator_without_ratios_is_gae_exactly():
     with_ratios = ADVANTAGE_ESTIMATORS["vtrace"](rewards, values, terminated, mask, 0.99, gae_lambda=0.95,
                                                  log_rho=torch.full((3, 5, 1), -1.0))
     assert not torch.allclose(with_ratios[0], expected[0])
+
+
+def test_policy_advantage_hand_computed_with_rho_not_one():
+    """One 3-step episode truncated at T (bootstrapped from V(s_3)); gamma 0.9, lambda 0.8;
+    rho = [0.5, 2 -> 1, 0.25]. The critic subtracts V, V-trace bootstraps with Vhat (a target critic).
+    A_t = r_t + g Vhat_{t+1} - V_t + g l (v_{t+1} - Vhat_{t+1}), with no rho_t, and v_{3} - Vhat_3 = 0."""
+    rewards = torch.tensor([[[1.0], [-2.0], [0.5]]])
+    values = torch.tensor([[[0.2], [0.4], [-0.3], [9.0]]])  # V: what the advantage subtracts
+    bootstrap = torch.tensor([[[0.1], [0.6], [-0.5], [1.5]]])  # Vhat: what V-trace bootstraps with
+    terminated, mask = torch.zeros(1, 3, 1), torch.ones(1, 3, 1)
+    log_rho = torch.log(torch.tensor([[[0.5], [2.0], [0.25]]]))
+    g, l = 0.9, 0.8
+    advantages, targets = ADVANTAGE_ESTIMATORS["vtrace"](rewards, values, terminated, mask, g, gae_lambda=l,
+                                                         log_rho=log_rho, target_values=bootstrap)
+    # V-trace targets by hand: rho = c/l = [0.5, 1, 0.25]
+    d2 = 0.25 * (0.5 + g * 1.5 - (-0.5))
+    d1 = 1.0 * (-2.0 + g * (-0.5) - 0.6)
+    d0 = 0.5 * (1.0 + g * 0.6 - 0.1)
+    a2 = d2
+    a1 = d1 + g * l * 1.0 * a2
+    a0 = d0 + g * l * 0.5 * a1
+    v = [0.1 + a0, 0.6 + a1, -0.5 + a2]
+    torch.testing.assert_close(targets[0, :, 0], torch.tensor(v))
+    expected = [
+        1.0 + g * 0.6 - 0.2 + g * l * (v[1] - 0.6),
+        -2.0 + g * (-0.5) - 0.4 + g * l * (v[2] - (-0.5)),
+        0.5 + g * 1.5 - (-0.3),  # the segment's last slot: no correction
+    ]
+    torch.testing.assert_close(advantages[0, :, 0], torch.tensor(expected))
+    assert advantages[0, 0, 0].item() != pytest.approx(v[0] - 0.2)  # not today's value-target advantage
+
+
+@pytest.mark.parametrize("per_agent", [False, True])
+def test_policy_advantage_equals_gae_when_every_rho_is_one(per_agent):
+    g = torch.Generator().manual_seed(1)
+    rewards = torch.randn(3, 5, 2, generator=g)
+    values, bootstrap = torch.randn(3, 6, 2, generator=g), torch.randn(3, 6, 2, generator=g)
+    terminated, mask = torch.zeros(3, 5, 2), torch.ones(3, 5, 2)
+    terminated[0, 2], mask[0, 3:] = 1, 0
+    mask[1, 4:] = 0  # truncated before T
+    log_rho = torch.zeros(3, 5, 2 if per_agent else 1)
+    advantages, targets = ADVANTAGE_ESTIMATORS["vtrace"](rewards, values, terminated, mask, 0.99, gae_lambda=0.95,
+                                                         log_rho=log_rho, target_values=bootstrap)
+    gae_adv, gae_targets = ADVANTAGE_ESTIMATORS["gae"](rewards, values, terminated, mask, 0.99, gae_lambda=0.95,
+                                                       target_values=bootstrap)
+    torch.testing.assert_close(advantages, gae_adv, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(targets * mask, gae_targets * mask, rtol=1e-6, atol=1e-6)
