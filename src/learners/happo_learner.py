@@ -31,7 +31,7 @@ import torch
 from torch.optim import Adam
 
 from components.episode_buffer import EpisodeBatch
-from learners.ppo_learner import PPOLearner, masked_mean
+from learners.ppo_learner import BatchTensors, PPOLearner, masked_mean
 from utils.finite_checks import check_update
 
 
@@ -45,17 +45,10 @@ class HAPPOLearner(PPOLearner):
             for agent in range(self.n_agents)
         ]
 
-    def _update(
-        self,
-        batch: EpisodeBatch,
-        actions: torch.Tensor,
-        behaviour: torch.Tensor,
-        rewards: torch.Tensor,
-        terminated: torch.Tensor,
-        mask: torch.Tensor,
-    ) -> dict[str, float]:
+    def _update(self, batch: EpisodeBatch, data: BatchTensors) -> dict[str, float]:
         """One HAPPO update from the current policy pi^k: every agent in a fresh random order with
         M restarted at 1, then the critic."""
+        actions, behaviour, rewards, terminated, mask = data
         start, old_values, log_rho = self._update_start(batch, actions, behaviour)  # log pi^k, V, log rho
         advantages, returns = self._advantages(batch, rewards, terminated, mask, log_rho)
 

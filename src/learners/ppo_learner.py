@@ -36,7 +36,7 @@ from __future__ import annotations
 import copy
 import os
 from types import SimpleNamespace
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
 import torch
 from torch.nn import functional as F
@@ -50,6 +50,18 @@ from utils.checkpoint import atomic_torch_save
 from utils.finite_checks import check_update
 from utils.logging import log_if_due
 from utils.returns import ADVANTAGE_ESTIMATORS
+
+
+class BatchTensors(NamedTuple):
+    """What every update of one ``train`` call reads from its batch, ``[B, T, n_agents, ...]``:
+    the actions, their behaviour log-probs log mu, the (standardised) rewards, the true
+    terminations and the validity mask."""
+
+    actions: torch.Tensor
+    behaviour: torch.Tensor
+    rewards: torch.Tensor
+    terminated: torch.Tensor
+    mask: torch.Tensor
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -130,21 +142,15 @@ class PPOLearner:
         actions = batch["actions"][:, :-1]
         with torch.no_grad():
             behaviour = self.behaviour_log_probs(batch, actions)  # log mu: the sampler stays the sampler
+        data = BatchTensors(actions, behaviour, rewards, terminated, mask)
         for _ in range(self.args.ppo_updates_per_batch):
-            stats = self._update(batch, actions, behaviour, rewards, terminated, mask)
+            stats = self._update(batch, data)
         self._log(stats, t_env)
         return stats
 
-    def _update(
-        self,
-        batch: EpisodeBatch,
-        actions: torch.Tensor,
-        behaviour: torch.Tensor,
-        rewards: torch.Tensor,
-        terminated: torch.Tensor,
-        mask: torch.Tensor,
-    ) -> dict[str, float]:
+    def _update(self, batch: EpisodeBatch, data: BatchTensors) -> dict[str, float]:
         """One trust-region update from the current policy pi^k: ``epochs`` x ``mini_batches`` steps."""
+        actions, behaviour, rewards, terminated, mask = data
         start, old_values, log_rho = self._update_start(batch, actions, behaviour)
         for _ in range(self.args.epochs):
             advantages, returns = self._advantages(batch, rewards, terminated, mask, log_rho)

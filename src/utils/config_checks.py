@@ -344,6 +344,11 @@ REQUIREMENTS: tuple[Requirement, ...] = (
         "off-policy correction) with learner=lookahead_learner",
     ),
     Requirement(
+        "mlearn_steps", lambda c: _is_lookahead(c) and c["lookahead"] and c["lka_model"] == "learned",
+        lambda c: c["mlearn_steps"] >= 1,
+        "an integer >= 1 with lka_model=learned: a model that never trains imagines nothing of the env",
+    ),
+    Requirement(
         "lka_weight_clip", lambda c: c["lka_trust_region"] == "mu", lambda c: c["lka_weight_clip"] is None,
         "null with lka_trust_region=mu, whose ratio pi / mu carries no separate weight to truncate",
     ),

@@ -136,15 +136,11 @@ def test_one_epoch_moves_taken_action_probabilities_with_the_advantage(reward, s
     assert stats["td_error_abs"] == pytest.approx(advantages[mask].abs().mean().item(), rel=1e-5)
 
 
-@pytest.mark.parametrize(
-    "log_ratio, reward, clipped",
-    [(1.0, 10.0, True), (1.0, -10.0, False), (-1.0, 10.0, False), (-1.0, -10.0, True)],
-)
-def test_clipped_surrogate_around_mu(log_ratio, reward, clipped):
-    """``lka_trust_region: mu``: behaviour log-probs shifted by -log_ratio give ratio r = pi / mu =
-    e^log_ratio, far outside [0.8, 1.2]. min(r A, clip(r) A) takes the clipped (gradient-free)
-    branch exactly when r A > clip(r) A."""
-    learner, args = build(epochs=1, entropy_coef=0.0, standardise_rewards=False, lka_trust_region="mu")
+def first_step_with_shifted_behaviour(log_ratio: float, reward: float, **overrides):
+    """One epoch, one step, with the behaviour log-probs log mu lowered by ``log_ratio`` below the
+    policy's own (so pi / mu = e^log_ratio at the first step): the learner's stats, the n-step
+    advantages it trains on, and whether the actors' parameters stayed unchanged."""
+    learner, args = build(epochs=1, entropy_coef=0.0, standardise_rewards=False, **overrides)
     batch = make_batch(args, reward=reward)
     mask = valid(batch)
     behaviour = learner.behaviour_log_probs
@@ -156,14 +152,24 @@ def test_clipped_surrogate_around_mu(log_ratio, reward, clipped):
                                                   target_values=target)
     before = snapshot(learner.mac.parameters())
     stats = learner.train(batch, t_env=0, episode_num=0)
+    unchanged = all(torch.equal(a, b) for a, b in zip(before, learner.mac.parameters()))
+    return stats, advantages[mask], unchanged, args
 
+
+@pytest.mark.parametrize(
+    "log_ratio, reward, clipped",
+    [(1.0, 10.0, True), (1.0, -10.0, False), (-1.0, 10.0, False), (-1.0, -10.0, True)],
+)
+def test_clipped_surrogate_around_mu(log_ratio, reward, clipped):
+    """``lka_trust_region: mu``: the ratio r = pi / mu = e^log_ratio is far outside [0.8, 1.2].
+    min(r A, clip(r) A) takes the clipped (gradient-free) branch exactly when r A > clip(r) A."""
+    stats, advantages, unchanged, args = first_step_with_shifted_behaviour(log_ratio, reward, lka_trust_region="mu")
     ratio = math.exp(log_ratio)
     clip = min(max(ratio, 1 - args.eps_clip), 1 + args.eps_clip)  # 1.2 or 0.8
-    expected_surrogate = torch.minimum(ratio * advantages[mask], clip * advantages[mask])
+    expected_surrogate = torch.minimum(ratio * advantages, clip * advantages)
     assert stats["pg_loss"] == pytest.approx(-expected_surrogate.mean().item(), rel=1e-5)
     assert stats["clipfrac"] == 1.0  # |r - 1| > 0.2 on every valid step
     assert stats["approx_kl"] == pytest.approx(0.0, abs=1e-6)  # measured from pi^k, which pi still equals
-    unchanged = all(torch.equal(a, b) for a, b in zip(before, learner.mac.parameters()))
     assert unchanged == clipped
 
 
@@ -172,23 +178,11 @@ def test_weighted_surrogate_around_pi_k(log_ratio, reward):
     """``lka_trust_region: pi_k`` (the default), same batches: at the first step pi = pi^k, so
     r = pi / pi^k = 1 inside the clip, and the loss is -mean(w A) with w = pi^k / mu = e^log_ratio;
     nothing is clipped, the KL to pi^k is 0, and the policy moves whatever the sign of A."""
-    learner, args = build(epochs=1, entropy_coef=0.0, standardise_rewards=False)
-    batch = make_batch(args, reward=reward)
-    mask = valid(batch)
-    behaviour = learner.behaviour_log_probs
-    learner.behaviour_log_probs = lambda b, a: behaviour(b, a) - log_ratio
-    rewards, terminated, m = learner._transition_tensors(batch)
-    with torch.no_grad():
-        values, target = learner.critic(batch)[..., 0], learner.target_critic(batch)[..., 0]
-    advantages, _ = ADVANTAGE_ESTIMATORS["nstep"](rewards, values, terminated, m, args.gamma, nsteps=args.q_nstep,
-                                                  target_values=target)
-    before = snapshot(learner.mac.parameters())
-    stats = learner.train(batch, t_env=0, episode_num=0)
-
-    assert stats["pg_loss"] == pytest.approx(-math.exp(log_ratio) * advantages[mask].mean().item(), rel=1e-5)
+    stats, advantages, unchanged, _ = first_step_with_shifted_behaviour(log_ratio, reward)
+    assert stats["pg_loss"] == pytest.approx(-math.exp(log_ratio) * advantages.mean().item(), rel=1e-5)
     assert stats["clipfrac"] == 0.0
     assert stats["approx_kl"] == pytest.approx(0.0, abs=1e-6)
-    assert any(not torch.equal(a, b) for a, b in zip(before, learner.mac.parameters()))
+    assert not unchanged
 
 
 def test_approx_kl_and_clipfrac_in_sane_ranges_over_epochs():

@@ -541,6 +541,10 @@ def test_lookahead_refuses_settings_that_would_make_it_on_policy_or_unweighted()
     )
     check_requirements(gymma_config("lookahead_happo", advantage_estimator="gae"))  # the authors' setting
     check_requirements(gymma_config("lookahead_happo", lka_weight_clip=2.0))
+    check_requirements(gymma_config("lookahead_happo", lka_model="env", mlearn_steps=0))  # nothing to learn
+    assert requirement_error(gymma_config("lookahead_happo", mlearn_steps=0)).startswith(
+        "bad value for 'mlearn_steps': 0; allowed: an integer >= 1 with lka_model=learned"
+    )
     assert requirement_error(gymma_config("lookahead_happo", lka_trust_region="mu", lka_weight_clip=2.0)).startswith(
         "bad value for 'lka_weight_clip': 2.0; allowed: null with lka_trust_region=mu"
     )
