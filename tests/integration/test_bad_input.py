@@ -71,6 +71,9 @@ IN_PROCESS_CASES = [
         ("mappo", "gymma", lbf("rollout_length=50"), ["bad value for 'rollout_length': 50", "feed-forward"]),
         ("mappo", "gymma", lbf("evaluate=True"), ["bad value for 'checkpoint_path': ''", "evaluate=True"]),
         ("mappo", "gymma", lbf("checkpoint_path=/no/such/dir"), ["bad value for 'checkpoint_path': '/no/such/dir'"]),
+        ("lookahead_mappo", "gymma", lbf("store_log_probs=False"), ["bad value for 'store_log_probs': False",
+                                                                    "mu would silently be pi^k"]),
+        ("lookahead_mappo", "gymma", lbf("runner=imagined"), ["bad value for 'runner': 'imagined'", "episode, parallel"]),
 ]
 
 
@@ -104,3 +107,11 @@ def test_errors_inside_the_run_mark_it_failed(overrides, fragments, tmp_path):
     assert_one_line_error(result, *fragments)
     (run_dir,) = sacred_runs(str(tmp_path))
     assert read_json(os.path.join(run_dir, "run.json"))["status"] == "FAILED"
+
+
+def test_the_env_model_is_refused_on_an_env_that_publishes_none(tmp_path):
+    """``lka_model=env`` needs the env's own batched dynamics (the toy game has them, LBF has not):
+    one line naming the value, the choice and the env, when the learner is built."""
+    overrides = lbf("lka_model=env", "runner=episode", "batch_size_run=1", "batch_size=1", "buffer_size=1", "t_max=10")
+    result = run_main("lookahead_mappo", overrides, str(tmp_path))
+    assert_one_line_error(result, "bad value for 'lka_model': 'env'; allowed: learned", LBF, "toy game")
