@@ -314,7 +314,8 @@ class PPOLearner:
         agents: Sequence[int] | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
         """Per-sample weighted clipped surrogate and entropy ``[B, T, n_agents]``, and the policy
-        diagnostics (``approx_kl`` of pi to pi^k, ``clipfrac`` of the clip in use). ``start`` /
+        diagnostics against pi^k (``approx_kl``; ``clipfrac``, the share of samples where pi has left
+        pi^k's trust region, the clip in use under ``pi_k``). ``start`` /
         ``behaviour``: log pi^k / log mu of ``actions``. ``agents``: run only those agents'
         networks; the tensors given (and returned) are theirs, ``[B, T, len(agents), ...]``."""
         policy = self.mac.policy_distribution(self.mac.unroll(batch, agents=agents), agents)
@@ -330,13 +331,13 @@ class PPOLearner:
         if weight is not None:
             surrogate = weight * surrogate  # w r A = (pi / mu) A: the importance-weighted advantage of Eq. 5
         entropy = policy.entropy()
-        with torch.no_grad():
+        with torch.no_grad():  # both measured from pi^k, in either trust region
             log_to_start = log_pi - start
+            to_start = torch.exp(log_to_start)
             stats = {
                 "entropy": masked_mean(entropy, mask).item(),
-                # Schulman's k3 estimator of KL(pi^k || pi), measured from pi^k in both trust regions
-                "approx_kl": masked_mean(torch.exp(log_to_start) - 1 - log_to_start, mask).item(),
-                "clipfrac": masked_mean(((ratio - 1).abs() > eps).float(), mask).item(),
+                "approx_kl": masked_mean(to_start - 1 - log_to_start, mask).item(),  # Schulman's k3 of KL(pi^k || pi)
+                "clipfrac": masked_mean(((to_start - 1).abs() > eps).float(), mask).item(),  # outside pi^k's region
             }
             if hasattr(policy, "probs"):
                 stats["pi_max"] = masked_mean(policy.probs.max(dim=-1).values, mask).item()
