@@ -39,8 +39,9 @@ def test_stored_log_probs_are_the_sampling_policys(alg, env, overrides):
     assert all(math.isfinite(v) for v in stats.values())
 
 
-def test_the_ppo_ratio_is_taken_against_the_stored_behaviour():
-    """Lower the stored log-probs by 1: the first step's ratio pi / mu is e everywhere."""
+def test_the_importance_weight_is_taken_against_the_stored_behaviour():
+    """Lower the stored log-probs by 1: the weight pi^k / mu of every agent's action is e
+    everywhere (the runner stored exactly the sampler's log-probs)."""
     runner, args = build_runner(alg="happo", env="mamujoco", store_log_probs=True, rollout_length=20,
                                 env_args={"time_limit": 30}, epochs=1, mini_batches=1, eps_clip=10.0)
     try:
@@ -50,5 +51,6 @@ def test_the_ppo_ratio_is_taken_against_the_stored_behaviour():
     batch.transition_data["log_prob"] -= 1.0
     learner = learner_registry[args.learner](runner.mac, batch.scheme, FakeLogger(), args)
     stats = learner.train(batch, t_env=0, episode_num=0)
-    # k3 KL estimate of ratio e: e - 1 - 1 (approx_kl is the updated agent's, over its first step)
-    assert stats["approx_kl"] == pytest.approx(math.e - 2, rel=1e-4)
+    for agent in range(args.n_agents):
+        assert stats[f"is_weight_mean_agent{agent}"] == pytest.approx(math.e, rel=1e-4)
+        assert stats[f"is_weight_max_agent{agent}"] == pytest.approx(math.e, rel=1e-4)
