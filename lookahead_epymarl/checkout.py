@@ -12,7 +12,7 @@ import ast
 from pathlib import Path
 
 from lookahead_epymarl.errors import PluginError
-from lookahead_epymarl.runtime.registry import CORE_LEARNERS, CORE_MACS
+from lookahead_epymarl.runtime.names import CORE_LEARNERS, CORE_MACS
 
 REQUIRED_FILES = (
     "src/main.py",

@@ -24,8 +24,9 @@ PACKAGE = "lookahead_plugin"
 """The subpackage of EPyMARL's ``src/`` that holds the plugin."""
 RUNTIME_MODULE = "lookahead_epymarl.runtime"
 """Where the adapter lives in this repository; installed as ``lookahead_plugin.epymarl``."""
-SKIPPED_CORE_FILES = ("main.py",)
-"""Core files not copied: EPyMARL's own ``main.py`` runs everything."""
+SKIPPED_CORE_FILES = ("main.py", "search.py", "plot_results.py")
+"""Core files not copied: EPyMARL's own ``main.py`` runs everything, and the tools (sweeps, plots)
+are this project's, not the library's."""
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORE_SRC = REPO_ROOT / "src"
@@ -95,7 +96,7 @@ def rewrite_imports(source: str, renames: Mapping[str, str], filename: str) -> s
 def plugin_files(core_src: Path = CORE_SRC, runtime_dir: Path = RUNTIME_DIR) -> dict[str, bytes]:
     """Every file the plugin adds under EPyMARL's ``src/``: relative path -> contents.
 
-    The core's Python files (all but ``main.py``) and its ``config/default.yaml`` (the defaults the
+    The core's Python files (all but ``main.py`` and the tools) and its ``config/default.yaml`` (the defaults the
     adapter completes EPyMARL's args with) under ``lookahead_plugin/``, the adapter under
     ``lookahead_plugin/epymarl/``, and the package's ``__init__.py``.
     """

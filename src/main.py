@@ -2,7 +2,7 @@
 
     python src/main.py --config=ALG --env-config=ENV with key=value a.b=value ...
 
-The config is merged (``utils.config``) and checked (``utils.config_checks``: value ranges, registry
+The config is merged (``utils.config``) and checked (``experiment.config_checks``: value ranges, registry
 names, combinations) before sacred creates a run directory, so a bad name, key or value stops with
 one line naming it and what is allowed (exit code 2). The run itself is a
 sacred ``Experiment("pymarl")`` observed by a FileStorageObserver in
@@ -28,10 +28,10 @@ from sacred.observers import FileStorageObserver  # noqa: E402
 from sacred.utils import apply_backspaces_and_linefeeds  # noqa: E402
 
 from envs import EnvArgsError  # noqa: E402
+from experiment.config_checks import VALUE_RULES, check_config  # noqa: E402
 from run import env_label, run  # noqa: E402
 from runners.env_pool import EnvWorkerError  # noqa: E402
 from utils.config import ConfigError, apply_default_env, apply_overrides, load_config, parse_overrides  # noqa: E402
-from utils.config_checks import VALUE_RULES, check_config  # noqa: E402
 from utils.finite_checks import NonFiniteError  # noqa: E402
 from utils.logging import get_console_logger  # noqa: E402
 from utils.stop_signals import handled as stop_signals_handled  # noqa: E402

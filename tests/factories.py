@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from run import apply_env_info, make_args
+from components.scheme import apply_env_info
+from run import make_args
 from utils.config import load_config
 
 

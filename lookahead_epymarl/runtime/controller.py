@@ -16,10 +16,10 @@ from typing import Any, Mapping
 import torch
 
 from components.episode_buffer import EpisodeBatch
+from components.scheme import build_scheme
 from controllers import REGISTRY as core_mac_registry
 from controllers.lookahead_controller import LookaheadMAC
 from lookahead_epymarl.runtime.settings import core_args
-from run import build_scheme
 
 
 def core_scheme(args: SimpleNamespace) -> tuple[dict, dict, dict, dict]:

@@ -17,8 +17,8 @@ from typing import Any, Mapping
 from learners import REGISTRY as core_learner_registry
 from lookahead_epymarl.runtime.batch import core_batch, store_behaviour_log_probs
 from lookahead_epymarl.runtime.controller import PluginMAC, core_scheme
-from lookahead_epymarl.runtime.registry import CORE_MACS
-from utils.config_checks import bad_value
+from lookahead_epymarl.runtime.names import CORE_MACS
+from utils.config import bad_value
 
 
 class PluginLearner:

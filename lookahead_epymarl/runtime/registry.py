@@ -3,13 +3,15 @@
 The blocks the installer appends to EPyMARL's ``learners/__init__.py`` and ``controllers/__init__.py``
 merge these dicts into EPyMARL's ``REGISTRY``. Each entry is called like a class
 (``REGISTRY[args.learner](mac, scheme, logger, args)``, ``REGISTRY[args.mac](scheme, groups, args)``)
-and imports the plugin only then: this module imports nothing, so EPyMARL's own algorithms never
-load, or depend on, the plugin's code.
+and imports the plugin only then: this module imports nothing but the name tables, so EPyMARL's
+own algorithms never load, or depend on, the plugin's code.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
+
+from lookahead_epymarl.runtime.names import CORE_LEARNERS, CORE_MACS
 
 
 def _learner(core_learner: str) -> Callable[..., Any]:
@@ -31,11 +33,6 @@ def _mac(core_mac: str) -> Callable[..., Any]:
     build.__qualname__ = build.__name__ = f"PluginMAC[{core_mac}]"
     return build
 
-
-CORE_LEARNERS = {"lookahead_learner": "lookahead_learner", "happo_learner": "happo_learner"}
-"""EPyMARL learner name -> the core learner behind it."""
-CORE_MACS = {"lookahead_mac": "lookahead_mac", "happo_mac": "non_shared_mac"}
-"""EPyMARL controller name -> the core controller behind it (HAPPO needs per-agent parameters)."""
 
 LEARNERS = {name: _learner(core) for name, core in CORE_LEARNERS.items()}
 MACS = {name: _mac(core) for name, core in CORE_MACS.items()}

@@ -17,10 +17,10 @@ from typing import Any, Mapping
 import torch
 import yaml
 
-from lookahead_epymarl.runtime.registry import CORE_LEARNERS
-from run import apply_env_info
-from utils.config import CONFIG_DIR, ConfigError
-from utils.config_checks import bad_value, check_config
+from components.scheme import apply_env_info
+from experiment.config_checks import check_config
+from lookahead_epymarl.runtime.names import CORE_LEARNERS
+from utils.config import CONFIG_DIR, ConfigError, bad_value
 
 DECIDED_BY_EPYMARL = {"rollout_length": 0}
 """Core keys whose value EPyMARL's run loop fixes: its runners play whole episodes."""

@@ -17,16 +17,19 @@ from typing import Any, Mapping
 import torch
 
 from components.episode_buffer import EpisodeBatch
+from controllers.basic_controller import BasicMAC
+from controllers.non_shared_controller import NonSharedMAC
+
+BASE_MACS = {"basic_mac": BasicMAC, "non_shared_mac": NonSharedMAC}
+"""The controller kinds of the real and the lookahead policies (``lka_base_mac``)."""
 
 
 class LookaheadMAC:
     """Acts with ``lookahead`` in training and ``real`` in tests; see the module docstring."""
 
     def __init__(self, scheme: Mapping[str, Any], groups: Mapping[str, int], args: SimpleNamespace) -> None:
-        from controllers import REGISTRY as mac_registry  # the base kinds are registered beside this one
-
         self.args = args
-        self.real = mac_registry[args.lka_base_mac](scheme, groups, args)
+        self.real = BASE_MACS[args.lka_base_mac](scheme, groups, args)
         self.lookahead = copy.deepcopy(self.real)
         self.action_selector = self.real.action_selector  # runners log its epsilon, if any
 

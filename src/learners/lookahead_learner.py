@@ -7,23 +7,22 @@ learned model, samples the real data with that prediction pi~^{k+1}, and updates
 those data with an off-policy (V-trace) advantage of pi^k.
 
 The paper's iteration k, and where each step happens in EPyMARL's loop (``runner.run()`` then
-``learner.train(batch)``, unchanged), one ``train`` call running them shifted by half an iteration:
+``learner.train(batch)``, unchanged): ``train`` runs them in this order, the paper's iteration
+shifted by half a step, each step one labelled call:
 
-    paper (Alg. 1)                                    here, in train(batch sampled by pi~^{k+1})
-    4: model learning on the replay B                 (b) B += batch; ``mlearn_steps`` model steps
-    5: imagine with pi^k, one update -> pi~^{k+1}     (c) pi~ <- pi^{k+1} (weights, optimiser,
-                                                          normalisers);  (d) imagine with it and
-                                                          update the copy once -> pi~^{k+2}
-    6: sample real data with mu = pi~^{k+1};          runner.run() (the controller acts with pi~);
-       maximise J(pi, mu) from pi^k -> pi^{k+1}       (a) the base learner's update with the V-trace
-                                                          advantage of pi^k, ratio and HAPPO's M vs mu
-    7: add the data to B                              (b)
+    paper (Algorithm 1)                                here
+    6: sample the real env with mu = pi~^{k+1},        runner.run() (the controller acts with pi~);
+       pi^{k+1} = psi(pi~^{k+1}, pi^k)                 train: the base learner's real update
+    7: add the data to the replay B                    train: ``_learn_model`` adds the batch to B
+    4: model learning on B                             ... and trains ``mlearn_steps`` model steps
+    5: imagine with the policy, one update -> pi~      train: pi~ <- pi^{k+1}, then ``_look_ahead``:
+                                                       rollouts in the model, one update -> pi~^{k+2}
 
 Until the model has seen ``lka_warmup_steps`` real steps (and always with ``lookahead: False``) the
 imagined update is skipped, pi~ = pi, and the run is the base learner's, number for number.
 Test episodes and saved policies are pi's (``controllers.lookahead_controller``).
 
-The real update (a) is the base learner's with mu = pi~^{k+1}: by default the paper's operator
+The real update is the base learner's with mu = pi~^{k+1}: by default the paper's operator
 psi(mu, pi^k), J(pi, mu) within pi^k's trust region (``lka_trust_region: pi_k``; ``mu`` is the
 authors' released code), with V-trace's advantage of pi^k (``learners.ppo_learner``,
 ``utils.returns.vtrace_policy_advantages``). It needs mu's log-probs as the runner stored them:
@@ -34,23 +33,32 @@ without model error.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import os
-import time
 from types import SimpleNamespace
-from typing import Any, Iterator, Mapping
+from typing import Any, Mapping
 
 import torch
 from torch.distributions import kl_divergence
 
 from components.episode_buffer import EpisodeBatch
+from components.scheme import build_scheme
+from learners.happo_learner import HAPPOLearner
+from learners.ppo_learner import PPOLearner
 from modules.world_models.dynamics_model import DynamicsModel
 from modules.world_models.env_dynamics import EnvDynamics
 from modules.world_models.model_trainer import ModelTrainer
+from runners.imagined_runner import ImaginedRunner
 from utils.checkpoint import atomic_torch_save
 from utils.config import ConfigError
 from utils.logging import PrefixedLogger, log_if_due
+from utils.random_stream import RandomStream
+from utils.timehelper import timed
+
+BASE_LEARNERS = {"happo_learner": HAPPOLearner, "ppo_learner": PPOLearner}
+"""The learners Lookahead wraps (``lka_base_learner``)."""
+IMAGINED_RUNNERS = {"imagined": ImaginedRunner}
+"""What rolls the lookahead policy out in the model (``lka_runner``); no runner of a real env."""
 
 
 def lookahead_args(args: SimpleNamespace) -> SimpleNamespace:
@@ -73,26 +81,20 @@ class LookaheadLearner:
     """A base learner plus a dynamics model and a lookahead copy of it (see the module docstring)."""
 
     def __init__(self, mac: Any, scheme: Mapping[str, Any], logger: Any, args: SimpleNamespace) -> None:
-        from learners import REGISTRY as learner_registry  # the base learners are registered beside this one
-        from run import build_scheme
-        from runners import REGISTRY as runner_registry
-
         self.args = args
         self.mac = mac
         self.logger = logger
-        self.real = learner_registry[args.lka_base_learner](mac.real, scheme, logger, args)
+        self.real = BASE_LEARNERS[args.lka_base_learner](mac.real, scheme, logger, args)
         self.enabled = args.lookahead
         self.real_steps = 0  # real transitions the model has seen
         self.log_stats_t = -args.learner_log_interval - 1
         if not self.enabled:
             return
-        self._cuda_devices = list(range(torch.cuda.device_count())) if str(args.device).startswith("cuda") else []
-        with torch.random.fork_rng(devices=self._cuda_devices):
-            torch.manual_seed(args.seed + 1)  # Lookahead's own stream, seeded apart from the run's
-            self._rng_state = self._capture_rng_state()
-        with self._own_random_stream():  # the extra parts draw no numbers from the run's stream
+        cuda_devices = list(range(torch.cuda.device_count())) if str(args.device).startswith("cuda") else []
+        self.random_stream = RandomStream(args.seed + 1, cuda_devices)  # Lookahead's own, apart from the run's
+        with self.random_stream.active():  # the extra parts draw no numbers from the run's stream
             imagined_args = lookahead_args(args)
-            self.lookahead = learner_registry[args.lka_base_learner](
+            self.lookahead = BASE_LEARNERS[args.lka_base_learner](
                 mac.lookahead, scheme, PrefixedLogger(logger, "lka_"), imagined_args
             )
             reward_dim = 1 if args.common_reward else args.n_agents
@@ -112,77 +114,64 @@ class LookaheadLearner:
                 self.model_trainer = ModelTrainer(
                     model, lr=args.model_lr, batch_size=args.model_batch_size, buffer_size=args.model_buffer_size,
                 )
-            self.imagined = runner_registry[args.lka_runner](args=imagined_args, logger=logger)
+            self.imagined = IMAGINED_RUNNERS[args.lka_runner](args=imagined_args, logger=logger)
             scheme, groups, preprocess = build_scheme(args.env_info, args)
             self.imagined.setup(scheme, groups, preprocess, mac.lookahead, model)
 
     # ------------------------------------------------------------------ one iteration
     def train(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> dict[str, float]:
-        """(a) real update, (b) model learning, (c) sync pi~ <- pi, (d) imagined update of pi~;
-        returns the base learner's diagnostics and Lookahead's."""
+        """One iteration of the paper's Algorithm 1 (Algorithm 2 over HAPPO) on ``batch``, sampled
+        in the real env by mu = pi~^{k+1}. EPyMARL's loop samples before it trains, so the
+        iteration is shifted by half a step: line 6's update comes first, then lines 7, 4 and 5
+        prepare pi~ for the next rollout. Returns the base learner's diagnostics and Lookahead's."""
         if not self.enabled:
             stats = self.real.train(batch, t_env, episode_num)
             self.mac.sync_lookahead()  # pi~ = pi: training episodes act with the updated policy
             return stats
-        if "log_prob" not in batch.scheme:
-            raise ValueError("Lookahead's real update needs the behaviour log-probs of pi~ stored with the batch "
-                             "(store_log_probs=True); without them mu would silently be pi^k")
-        log_due = t_env - self.log_stats_t >= self.args.learner_log_interval  # the KL diagnostics cost 3 unrolls
-        before = self._policies(batch) if log_due else None
-        clock = time.perf_counter()
-        real_stats = self.real.train(batch, t_env, episode_num)  # (a); the base learner logs these itself
-        stats = {"time_real_update": time.perf_counter() - clock}
-        if log_due:
+        require_behaviour_log_probs(batch)
+        stats: dict[str, float] = {}
+        before = self._policies(batch) if self._diagnostics_due(t_env) else None
+        with timed(stats, "time_real_update"):  # line 6: pi^{k+1} = psi(pi~^{k+1}, pi^k)
+            real_stats = self.real.train(batch, t_env, episode_num)
+        if before is not None:
             stats.update(self._kl_gap(batch, before))
-        with self._own_random_stream():
-            stats.update(self._learn_model_and_look_ahead(batch, t_env, episode_num))
+        with self.random_stream.active():
+            with timed(stats, "time_model"):  # lines 7 and 4: the data join B, the model learns on B
+                stats.update(self._learn_model(batch))
+            self._sync_lookahead()  # line 5 starts from the real policy: pi~ <- pi^{k+1}
+            if self.real_steps >= self.args.lka_warmup_steps:
+                for _ in range(self.args.lka_steps):  # line 5: imagine with it, update once -> pi~^{k+2}
+                    stats.update(self._look_ahead(batch, t_env, episode_num))
         self._log(stats, t_env)
         return {**real_stats, **stats}
 
-    def _learn_model_and_look_ahead(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> dict[str, float]:
-        """(b) model learning, (c) sync, (d) imagined update; returns their diagnostics."""
-        stats: dict[str, float] = {}
-        clock = time.perf_counter()  # (b)
+    def _diagnostics_due(self, t_env: int) -> bool:
+        """Whether this call logs: the KL and rho diagnostics cost three extra passes over the batch."""
+        return t_env - self.log_stats_t >= self.args.learner_log_interval
+
+    def _learn_model(self, batch: EpisodeBatch) -> dict[str, float]:
+        """Add the batch's real transitions to the model's buffer and train ``mlearn_steps`` steps on
+        it; the model's training losses and held-out ``model_val_*`` metrics."""
         if self.model_trainer is None:  # lka_model: env, nothing to learn
             self.real_steps += int(batch["filled"][:, :-1].sum().item())
-        else:
-            self.real_steps += self.model_trainer.add_episodes(batch)
-            if len(self.model_trainer.train_buffer) > 0:  # a tiny first batch may all be held out for validation
-                stats.update(self.model_trainer.train_steps(self.args.mlearn_steps))  # model_* training losses
-            validation = self.model_trainer.validation_metrics()  # model_* on held-out real transitions
-            stats.update({key.replace("model_", "model_val_", 1): value for key, value in validation.items()})
-        stats["time_model"] = time.perf_counter() - clock
-
-        self._sync_lookahead()  # (c)
-        if self.real_steps >= self.args.lka_warmup_steps:  # (d)
-            for _ in range(self.args.lka_steps):
-                clock = time.perf_counter()
-                imagined = self.imagined.run(*self._start_states(batch))
-                stats["time_imagination"] = time.perf_counter() - clock
-                stats["imagined_return"] = imagined_return(imagined)
-                clock = time.perf_counter()
-                self.lookahead.train(imagined, t_env, episode_num)
-                stats["time_lookahead_update"] = time.perf_counter() - clock
+            return {}
+        stats: dict[str, float] = {}
+        self.real_steps += self.model_trainer.add_episodes(batch)
+        if len(self.model_trainer.train_buffer) > 0:  # a tiny first batch may all be held out for validation
+            stats.update(self.model_trainer.train_steps(self.args.mlearn_steps))
+        validation = self.model_trainer.validation_metrics()
+        stats.update({key.replace("model_", "model_val_", 1): value for key, value in validation.items()})
         return stats
 
-    @contextlib.contextmanager
-    def _own_random_stream(self) -> Iterator[None]:
-        """Run the block on Lookahead's own torch random stream and give the run's back untouched:
-        the model's mini-batches, the start states, the imagined actions and the lookahead update's
-        shuffles draw no number the runner or the real learner would have drawn, so until the first
-        imagined update (and its effect on pi~) the run is the base learner's, number for number."""
-        with torch.random.fork_rng(devices=self._cuda_devices):
-            torch.random.set_rng_state(self._rng_state["cpu"])
-            for device, state in zip(self._cuda_devices, self._rng_state["cuda"]):
-                torch.cuda.set_rng_state(state, device)
-            try:
-                yield
-            finally:
-                self._rng_state = self._capture_rng_state()
-
-    def _capture_rng_state(self) -> dict[str, Any]:
-        """The current torch random states: the CPU's and each used CUDA device's."""
-        return {"cpu": torch.random.get_rng_state(), "cuda": [torch.cuda.get_rng_state(d) for d in self._cuda_devices]}
+    def _look_ahead(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> dict[str, float]:
+        """Roll pi~ out in the model from recent real states and update it once on those rollouts."""
+        stats: dict[str, float] = {}
+        with timed(stats, "time_imagination"):
+            imagined = self.imagined.run(*self._start_states(batch))
+        stats["imagined_return"] = imagined_return(imagined)
+        with timed(stats, "time_lookahead_update"):
+            self.lookahead.train(imagined, t_env, episode_num)
+        return stats
 
     def _sync_lookahead(self) -> None:
         """pi~ <- pi: actor weights, and deep copies of the critics, optimisers and normalisers."""
@@ -278,6 +267,13 @@ class LookaheadLearner:
             self.mac.lookahead.agent.load_state_dict(state["lookahead_agent"])
             self.lookahead.load_state_dict(state["lookahead_learner"])
             self.real_steps = state["real_steps"]
+
+
+def require_behaviour_log_probs(batch: EpisodeBatch) -> None:
+    """Refuse a batch without the sampler's stored log-probs: mu would otherwise silently be pi^k."""
+    if "log_prob" not in batch.scheme:
+        raise ValueError("Lookahead's real update needs the behaviour log-probs of pi~ stored with the batch "
+                         "(store_log_probs=True); without them mu would silently be pi^k")
 
 
 def imagined_return(batch: EpisodeBatch) -> float:

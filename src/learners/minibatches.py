@@ -39,7 +39,7 @@ def needs_whole_episodes(args: SimpleNamespace) -> bool:
 
 def uses_transitions(args: SimpleNamespace) -> bool:
     """Whether ``args.mini_batch_unit`` asks for (or, ``auto``, allows) mini-batches of transitions.
-    ``utils.config_checks`` has refused ``transitions`` for agents that need whole episodes."""
+    ``experiment.config_checks`` has refused ``transitions`` for agents that need whole episodes."""
     unit = args.mini_batch_unit
     return unit == "transitions" or (unit == "auto" and not needs_whole_episodes(args))
 

@@ -48,11 +48,11 @@ class NetworkOptions:
 
     @classmethod
     def from_args(cls, args: SimpleNamespace) -> NetworkOptions:
-        """Read and check the config keys (``utils.config_checks`` checks them for runs too; this keeps
+        """Read and check the config keys (``experiment.config_checks`` checks them for runs too; this keeps
         networks built directly from an args namespace just as safe).
 
         Raises:
-            ConfigError: ``bad value for 'KEY': VALUE; allowed: ...``, as ``utils.config_checks``.
+            ConfigError: ``bad value for 'KEY': VALUE; allowed: ...``, as ``experiment.config_checks``.
         """
         allowed = {
             "hidden_layers": ("an integer >= 1", lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 1),

@@ -15,7 +15,7 @@ for MaMuJoCo's full-state mode, or the model's own prediction for envs without o
 Row b of the batch is rollout b. After a predicted termination the rest of the row is masked
 (``filled = 0``); the horizon end is not a termination: the final slot holds the last predicted
 state unfilled, so learners bootstrap it from the critic (a truncation). Feed-forward agents only:
-a recurrent agent would need its hidden state at the real start state (``utils.config_checks``).
+a recurrent agent would need its hidden state at the real start state (``experiment.config_checks``).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ class with a different :mod:`runners.env_pool`. Two ways to collect, both steppi
   bootstrap) or at an unfilled slot holding the state to bootstrap from (a time-limit truncation,
   or the segment's end, which is a truncation too). Rows are ``2N`` slots long (at most N - 1
   such gaps, plus the final slot). Needs feed-forward agents without previous-action inputs, since
-  a row may start mid-episode (``utils.config_checks`` refuses other agents). Returns are logged per finished episode; test episodes are whole
+  a row may start mid-episode (``experiment.config_checks`` refuses other agents). Returns are logged per finished episode; test episodes are whole
   episodes on a separate set of envs (seeds ``seed + batch_size_run + i``), so training episodes
   are never cut by a test.
 """

@@ -5,8 +5,10 @@ Order (EPyMARL's): ``default.yaml``, recursively updated by ``envs/ENV.yaml``, t
 (dotted keys for nesting, values parsed as Python literals, otherwise kept as strings).
 
 Everything a user can get wrong here raises :class:`ConfigError`, whose message names the bad
-value and the valid choices; ``main.py`` prints it as one line. Value ranges, registry names and
-combinations are checked on the merged config by ``utils.config_checks``.
+value and the valid choices (``bad_value``); ``main.py`` prints it as one line. A :class:`Rule`
+says which values one key accepts; the table of every key's rule, the registry names and the
+combinations are checked on the merged config by ``experiment.config_checks``, which knows the
+registries.
 """
 
 from __future__ import annotations
@@ -14,13 +16,12 @@ from __future__ import annotations
 import ast
 import copy
 import os
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import yaml
-
-if TYPE_CHECKING:  # utils.config_checks imports this module (for ConfigError) at run time
-    from utils.config_checks import Rule
 
 CONFIG_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config")
 
@@ -31,6 +32,86 @@ FREE_PREFIXES = ("env_args.",)
 
 class ConfigError(ValueError):
     """A config name, key or value the user gave is not valid."""
+
+
+def bad_value(key: str, value: Any, allowed: str) -> ConfigError:
+    """The one error message form: the key, the value given and what is allowed."""
+    return ConfigError(f"bad value for '{key}': {value!r}; allowed: {allowed}")
+
+
+# ------------------------------------------------------------------ value rules
+@dataclass(frozen=True)
+class Rule:
+    """The values one config key accepts.
+
+    ``real`` marks keys that take any real number even where a yaml writes the default as an int
+    (``grad_norm_clip: 10``), so ``utils.config.apply_overrides`` lets a float replace that int.
+    """
+
+    allowed: str
+    accepts: Callable[[Any], bool]
+    real: bool = False
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _range_rule(
+    noun: str,
+    is_kind: Callable[[Any], bool],
+    low: float,
+    high: float | None,
+    low_open: bool,
+    null: str | None,
+    real: bool,
+) -> Rule:
+    """``noun`` values in ``[low, high]`` (``(low, ...`` if ``low_open``; no upper end if ``high`` is
+    None); null too when ``null`` says what null means."""
+
+    def accepts(value: Any) -> bool:
+        if value is None:
+            return null is not None
+        if not is_kind(value):
+            return False
+        above = value > low if low_open else value >= low
+        return above and (high is None or value <= high)
+
+    if high is None:
+        bounds = f"> {low}" if low_open else f">= {low}"
+    else:
+        bounds = f"in {'(' if low_open else '['}{low}, {high}]"
+    allowed = f"{noun} {bounds}"
+    return Rule(f"null ({null}) or {allowed}" if null else allowed, accepts, real)
+
+
+def number(low: float, high: float | None = None, *, low_open: bool = False, null: str | None = None) -> Rule:
+    """A finite real in ``[low, high]`` (``(low, high]`` with ``low_open``); ints are fine."""
+    return _range_rule("a number", _is_number, low, high, low_open, null, real=True)
+
+
+def positive(null: str | None = None) -> Rule:
+    """A finite real > 0."""
+    return number(0, low_open=True, null=null)
+
+
+def integer(low: int, high: int | None = None, *, null: str | None = None) -> Rule:
+    """An int in ``[low, high]`` (a bool is not an int here)."""
+    return _range_rule("an integer", _is_int, low, high, False, null, real=False)
+
+
+def text(what: str, *, null: str | None = None) -> Rule:
+    """A non-empty string; ``what`` describes it. Null too when ``null`` says what null means."""
+
+    def accepts(value: Any) -> bool:
+        return (value is None and null is not None) or (isinstance(value, str) and value != "")
+
+    allowed = f"a non-empty string: {what}"
+    return Rule(f"null ({null}) or {allowed}" if null else allowed, accepts)
 
 
 def available(kind: str, config_dir: str = CONFIG_DIR) -> list[str]:
@@ -144,7 +225,7 @@ def apply_overrides(config: dict, overrides: Mapping[str, Any], value_rules: Map
     """Write each dotted-key override into ``config`` after checking that the key exists (unless free)
     and that the value has the default's type. Returns ``config``.
 
-    A key in ``value_rules`` (``utils.config_checks.VALUE_RULES``) is typed by its rule instead, which
+    A key in ``value_rules`` (``experiment.config_checks.VALUE_RULES``) is typed by its rule instead, which
     the caller checks afterwards (``check_config``): the default's type can mislead there
     (``grad_norm_clip: 10`` is an int, yet 0.5 is fine; ``actor_lr: null`` says nothing). Ints given
     for real-valued keys become floats.

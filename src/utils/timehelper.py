@@ -1,8 +1,10 @@
-"""Human-readable durations and the run loop's estimate of the time left."""
+"""Human-readable durations, the run loop's estimate of the time left, and timing a block."""
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 
 
 def time_str(seconds: float) -> str:
@@ -21,3 +23,13 @@ def time_left(start_time: float, t_start: int, t_current: int, t_max: int) -> st
         return "-"
     rate = (time.time() - start_time) / (t_current - t_start)
     return time_str(rate * (t_max - t_current))
+
+
+@contextlib.contextmanager
+def timed(stats: dict[str, float], key: str) -> Iterator[None]:
+    """Record the block's wall time in seconds as ``stats[key]``."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        stats[key] = time.perf_counter() - started

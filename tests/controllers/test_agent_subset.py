@@ -12,10 +12,10 @@ import pytest
 import torch
 
 from components.episode_buffer import EpisodeBatch
+from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
 from learners.happo_learner import HAPPOLearner
 from learners.ppo_learner import masked_mean
-from run import build_scheme
 from tests.factories import FakeLogger, make_test_args
 
 N_AGENTS, ACTION_DIM, EPISODE_LIMIT = 3, 3, 5

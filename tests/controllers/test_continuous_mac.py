@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from components.episode_buffer import EpisodeBatch
+from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
-from run import build_scheme
 from tests.factories import make_test_args
 from utils.config import ConfigError
 

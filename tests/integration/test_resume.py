@@ -17,9 +17,10 @@ import time
 import torch
 
 from components.episode_buffer import EpisodeBatch
+from components.scheme import apply_env_info, build_scheme
 from controllers import REGISTRY as mac_registry
 from learners import REGISTRY as learner_registry
-from run import apply_env_info, build_scheme, load_checkpoint, make_args
+from run import load_checkpoint, make_args
 from runners import REGISTRY as runner_registry
 from tests.factories import FakeLogger
 from tests.integration.helpers import LBF, MAIN, SUPPORT, read_json, run_main, sacred_runs

@@ -16,9 +16,9 @@ from torch.nn import functional as F
 
 import learners.happo_learner as happo_module
 from components.episode_buffer import EpisodeBatch
+from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
 from learners.happo_learner import HAPPOLearner
-from run import build_scheme
 from tests.factories import FakeLogger, make_test_args
 from utils.config import ConfigError
 from utils.returns import ADVANTAGE_ESTIMATORS

@@ -19,9 +19,9 @@ import torch
 
 import learners.happo_learner as happo_module
 from components.episode_buffer import EpisodeBatch
+from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
 from learners import REGISTRY as learner_registry
-from run import build_scheme
 from tests.factories import FakeLogger, make_test_args
 from utils.returns import ADVANTAGE_ESTIMATORS
 

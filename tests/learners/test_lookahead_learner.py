@@ -18,9 +18,9 @@ import pytest
 import torch
 
 from components.episode_buffer import EpisodeBatch
+from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
 from learners import REGISTRY as learner_registry
-from run import build_scheme
 from tests.factories import FakeLogger, make_test_args
 
 N_AGENTS, ACTION_DIM, OBS_DIM, STATE_DIM, EPISODE_LIMIT = 2, 3, 4, 6, 5

@@ -8,13 +8,13 @@ import pytest
 import torch
 
 from components.episode_buffer import EpisodeBatch
+from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
+from experiment.config_checks import check_config
 from learners.happo_learner import HAPPOLearner
 from learners.minibatches import minibatches, uses_transitions
-from run import build_scheme
 from tests.factories import FakeLogger, make_test_args
 from utils.config import ConfigError, load_config
-from utils.config_checks import check_config
 
 N_AGENTS, OBS_DIM, ACTIONS = 2, 3, 4
 INFO = {

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from components.episode_buffer import EpisodeBatch
+from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
 from learners.ppo_learner import PPOLearner
-from run import build_scheme
 from tests.factories import FakeLogger, make_test_args
 from utils.returns import ADVANTAGE_ESTIMATORS
 

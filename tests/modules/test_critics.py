@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from components.episode_buffer import EpisodeBatch
+from components.scheme import build_scheme
 from modules.critics import REGISTRY as critic_registry
-from run import build_scheme
 from tests.factories import make_test_args
 
 ENV_INFO = {"n_agents": 3, "obs_shape": 5, "state_shape": 7, "n_actions": 4, "episode_limit": 6}

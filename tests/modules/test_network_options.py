@@ -11,13 +11,13 @@ import torch
 from torch import nn
 
 from components.episode_buffer import EpisodeBatch
+from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
 from learners import REGISTRY as learner_registry
 from modules.agents import REGISTRY as agent_registry
 from modules.agents.gaussian_agent import GaussianAgent
 from modules.agentwise import AgentwiseLayerNorm, AgentwiseLinear
 from modules.critics import REGISTRY as critic_registry
-from run import build_scheme
 from tests.factories import FakeLogger, make_test_args
 from utils.config import ConfigError
 

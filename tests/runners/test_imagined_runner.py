@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from components.episode_buffer import EpisodeBatch
+from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
 from envs.toy_game import toy_reward
 from modules.world_models.dynamics_model import DynamicsModel, ImaginedStep
 from modules.world_models.model_trainer import ModelTrainer
-from run import build_scheme
 from runners.imagined_runner import ImaginedRunner
 from tests.factories import FakeLogger, make_test_args
 from utils.returns import ADVANTAGE_ESTIMATORS

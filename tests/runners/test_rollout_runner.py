@@ -15,8 +15,9 @@ import pytest
 import torch
 
 from components.episode_buffer import EpisodeBatch
+from components.scheme import apply_env_info, build_scheme
 from controllers import REGISTRY as mac_registry
-from run import apply_env_info, build_scheme, make_args
+from run import make_args
 from runners import REGISTRY as runner_registry
 from tests.factories import FakeLogger
 from tests.support.scripted_envs import countdown_avail, countdown_rewards

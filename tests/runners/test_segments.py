@@ -12,13 +12,14 @@ import pytest
 import torch
 
 from components.episode_buffer import EpisodeBatch
+from components.scheme import apply_env_info, build_scheme
 from controllers import REGISTRY as mac_registry
-from run import apply_env_info, build_scheme, make_args
+from experiment.config_checks import check_config
+from run import make_args
 from runners import REGISTRY as runner_registry
 from runners.rollout_runner import env_factories
 from tests.factories import FakeLogger
 from utils.config import ConfigError, load_config, recursive_update
-from utils.config_checks import check_config
 from utils.returns import episode_ends
 
 TIME_LIMIT, ROLLOUT, N_ENVS, SEGMENTS = 7, 5, 2, 3

@@ -1,5 +1,5 @@
 """Config loading, ``with`` overrides and the yaml files themselves (``utils.config``), and the value,
-name and combination checks on the merged config (``utils.config_checks``)."""
+name and combination checks on the merged config (``experiment.config_checks``)."""
 
 from __future__ import annotations
 
@@ -11,18 +11,7 @@ import pytest
 import yaml
 
 import main
-from utils.config import (
-    CONFIG_DIR,
-    FREE_KEYS,
-    FREE_PREFIXES,
-    ConfigError,
-    apply_overrides,
-    available,
-    load_config,
-    parse_overrides,
-    parse_value,
-)
-from utils.config_checks import (
+from experiment.config_checks import (
     CHOICES,
     NO_RANGE,
     VALUE_RULES,
@@ -30,8 +19,19 @@ from utils.config_checks import (
     check_config,
     check_requirements,
     check_values,
+)
+from utils.config import (
+    CONFIG_DIR,
+    FREE_KEYS,
+    FREE_PREFIXES,
+    ConfigError,
+    apply_overrides,
+    available,
     integer,
+    load_config,
     number,
+    parse_overrides,
+    parse_value,
     positive,
     text,
 )
@@ -388,7 +388,7 @@ def test_every_numeric_yaml_key_has_a_rule_or_an_exemption():
     missing = keys_without_rule(CONFIG_DIR)
     assert not missing, (
         f"numeric yaml keys without a value rule: {missing}; add one line to VALUE_RULES in "
-        "src/utils/config_checks.py (or to NO_RANGE with the reason it takes any number)"
+        "src/experiment/config_checks.py (or to NO_RANGE with the reason it takes any number)"
     )
 
 

@@ -20,7 +20,6 @@ env is built (``controllers.basic_controller``), inside the run.
 from __future__ import annotations
 
 import importlib.util
-import math
 import os
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -29,97 +28,19 @@ from typing import Any
 
 from components.action_selectors import REGISTRY as selector_registry
 from controllers import REGISTRY as mac_registry
+from controllers.lookahead_controller import BASE_MACS
 from envs import REGISTRY as env_registry
 from learners import REGISTRY as learner_registry
+from learners.lookahead_learner import BASE_LEARNERS, IMAGINED_RUNNERS
 from learners.minibatches import MINI_BATCH_UNITS, needs_whole_episodes
 from modules.agents import REGISTRY as agent_registry
 from modules.critics import REGISTRY as critic_registry
 from modules.mlp import ACTIVATIONS, INITS
 from runners import REGISTRY as runner_registry
 from utils.checkpoint import list_checkpoint_steps
-from utils.config import ConfigError
+from utils.config import Rule, bad_value, integer, number, positive, text
 from utils.logging import WANDB_EXTRA, WANDB_MODES
 from utils.returns import ADVANTAGE_ESTIMATORS
-
-
-def bad_value(key: str, value: Any, allowed: str) -> ConfigError:
-    """The one error message form: the key, the value given and what is allowed."""
-    return ConfigError(f"bad value for '{key}': {value!r}; allowed: {allowed}")
-
-
-# ------------------------------------------------------------------ value rules
-@dataclass(frozen=True)
-class Rule:
-    """The values one config key accepts.
-
-    ``real`` marks keys that take any real number even where a yaml writes the default as an int
-    (``grad_norm_clip: 10``), so ``utils.config.apply_overrides`` lets a float replace that int.
-    """
-
-    allowed: str
-    accepts: Callable[[Any], bool]
-    real: bool = False
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _range_rule(
-    noun: str,
-    is_kind: Callable[[Any], bool],
-    low: float,
-    high: float | None,
-    low_open: bool,
-    null: str | None,
-    real: bool,
-) -> Rule:
-    """``noun`` values in ``[low, high]`` (``(low, ...`` if ``low_open``; no upper end if ``high`` is
-    None); null too when ``null`` says what null means."""
-
-    def accepts(value: Any) -> bool:
-        if value is None:
-            return null is not None
-        if not is_kind(value):
-            return False
-        above = value > low if low_open else value >= low
-        return above and (high is None or value <= high)
-
-    if high is None:
-        bounds = f"> {low}" if low_open else f">= {low}"
-    else:
-        bounds = f"in {'(' if low_open else '['}{low}, {high}]"
-    allowed = f"{noun} {bounds}"
-    return Rule(f"null ({null}) or {allowed}" if null else allowed, accepts, real)
-
-
-def number(low: float, high: float | None = None, *, low_open: bool = False, null: str | None = None) -> Rule:
-    """A finite real in ``[low, high]`` (``(low, high]`` with ``low_open``); ints are fine."""
-    return _range_rule("a number", _is_number, low, high, low_open, null, real=True)
-
-
-def positive(null: str | None = None) -> Rule:
-    """A finite real > 0."""
-    return number(0, low_open=True, null=null)
-
-
-def integer(low: int, high: int | None = None, *, null: str | None = None) -> Rule:
-    """An int in ``[low, high]`` (a bool is not an int here)."""
-    return _range_rule("an integer", _is_int, low, high, False, null, real=False)
-
-
-def text(what: str, *, null: str | None = None) -> Rule:
-    """A non-empty string; ``what`` describes it. Null too when ``null`` says what null means."""
-
-    def accepts(value: Any) -> bool:
-        return (value is None and null is not None) or (isinstance(value, str) and value != "")
-
-    allowed = f"a non-empty string: {what}"
-    return Rule(f"null ({null}) or {allowed}" if null else allowed, accepts)
 
 
 # Intervals in env steps may be 0: the event then happens after every batch of episodes.
@@ -229,12 +150,10 @@ def check_values(config: Mapping[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------ names
-POLICY_GRADIENT_LEARNERS = ("ppo_learner", "happo_learner")
-IMAGINED_RUNNERS = ("imagined",)
-REAL_RUNNERS = tuple(name for name in runner_registry if name not in IMAGINED_RUNNERS)  # they step a real env
+POLICY_GRADIENT_LEARNERS = tuple(BASE_LEARNERS)
 
 CHOICES: dict[str, Collection[str]] = {
-    "runner": REAL_RUNNERS,
+    "runner": runner_registry,  # runners of a real env only
     "mac": mac_registry,
     "env": env_registry,
     "learner": learner_registry,
@@ -250,7 +169,7 @@ CHOICES: dict[str, Collection[str]] = {
     "mini_batch_unit": MINI_BATCH_UNITS,
     "vtrace_ratio": ("joint", "per_agent"),
     "lka_base_learner": POLICY_GRADIENT_LEARNERS,
-    "lka_base_mac": ("basic_mac", "non_shared_mac"),
+    "lka_base_mac": BASE_MACS,
     "lka_runner": IMAGINED_RUNNERS,
     "lka_model": ("learned", "env"),
     "lka_trust_region": ("pi_k", "mu"),
