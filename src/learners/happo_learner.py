@@ -31,8 +31,9 @@ import torch
 from torch.optim import Adam
 
 from components.episode_buffer import EpisodeBatch
-from learners.ppo_learner import BatchTensors, PPOLearner, masked_mean
+from learners.ppo_learner import BatchTensors, PPOLearner
 from utils.finite_checks import check_update
+from utils.masked import masked_mean
 
 
 class HAPPOLearner(PPOLearner):

@@ -49,6 +49,7 @@ from modules.critics import REGISTRY as critic_registry
 from utils.checkpoint import atomic_torch_save
 from utils.finite_checks import check_update
 from utils.logging import log_if_due
+from utils.masked import masked_mean, standardise
 from utils.returns import ADVANTAGE_ESTIMATORS
 
 
@@ -62,10 +63,6 @@ class BatchTensors(NamedTuple):
     rewards: torch.Tensor
     terminated: torch.Tensor
     mask: torch.Tensor
-
-
-def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return (x * mask).sum() / mask.sum().clamp(min=1)
 
 
 def transition_steps(batch: EpisodeBatch) -> slice:
@@ -93,13 +90,6 @@ def weight_stats(log_weight: torch.Tensor, mask: torch.Tensor) -> dict[str, floa
             stats[f"is_weight_mean_agent{agent}"] = values.mean().item()
             stats[f"is_weight_max_agent{agent}"] = values.max().item()
     return stats
-
-
-def standardise(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``(x - mean) / std`` over the valid entries; padded entries stay 0."""
-    mean = masked_mean(x, mask)
-    std = torch.sqrt(masked_mean((x - mean) ** 2, mask))
-    return (x - mean) / (std + 1e-5) * mask
 
 
 class PPOLearner:

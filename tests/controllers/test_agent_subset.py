@@ -15,8 +15,8 @@ from components.episode_buffer import EpisodeBatch
 from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
 from learners.happo_learner import HAPPOLearner
-from learners.ppo_learner import masked_mean
 from tests.factories import FakeLogger, make_test_args
+from utils.masked import masked_mean
 
 N_AGENTS, ACTION_DIM, EPISODE_LIMIT = 3, 3, 5
 LENGTHS = (5, 3, 4, 2)
