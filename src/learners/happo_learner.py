@@ -46,12 +46,16 @@ class HAPPOLearner(PPOLearner):
             for agent in range(self.n_agents)
         ]
 
-    def _update(self, batch: EpisodeBatch, data: BatchTensors) -> dict[str, float]:
+    def _update(self, batch: EpisodeBatch, data: BatchTensors, fold_returns: bool) -> dict[str, float]:
         """One HAPPO update from the current policy pi^k: every agent in a fresh random order with
-        M restarted at 1, then the critic."""
+        M restarted at 1, then the critic; ``fold_returns``: fold the returns into the return
+        normaliser (once per batch)."""
         actions, behaviour, rewards, terminated, mask = data
         start, old_values, log_rho = self._update_start(batch, actions, behaviour)  # log pi^k, V, log rho
         advantages, returns = self._advantages(batch, rewards, terminated, mask, log_rho)
+        if fold_returns:
+            self._fold_into_return_stats(returns, mask)
+        targets = self._critic_targets(returns)
 
         factor = torch.ones_like(behaviour[..., 0])  # M, per sample [B, T]
         order = self.agent_order()
@@ -71,7 +75,7 @@ class HAPPOLearner(PPOLearner):
 
         for _ in range(self.args.epochs):
             for mb in self._minibatches(batch, mask):
-                critic_stats = self._critic_step(mb.batch, mb.select(returns), mb.select(old_values), mb.select(mask))
+                critic_stats = self._critic_step(mb.batch, mb.select(targets), mb.select(old_values), mb.select(mask))
         self._update_target_critic()
 
         stats = {key: sum(values) / len(values) for key, values in actor_stats.items()}

@@ -71,6 +71,17 @@ def transition_steps(batch: EpisodeBatch) -> slice:
     return slice(0, batch.max_seq_length - 1)
 
 
+def transition_tensors(batch: EpisodeBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The transitions' rewards ``[B, T, reward_dim]``, true terminations and validity mask
+    ``[B, T, 1]``, as stored."""
+    return batch["reward"][:, :-1], batch["terminated"][:, :-1].float(), batch["filled"][:, :-1].float()
+
+
+def per_agent(x: torch.Tensor, n_agents: int) -> torch.Tensor:
+    """``x [B, T, 1]`` as ``[B, T, n_agents]`` (a team quantity seen by every agent); per-agent as is."""
+    return x.expand(-1, -1, n_agents) if x.shape[-1] == 1 else x
+
+
 def importance_weight(log_weight: torch.Tensor, clip: float | None) -> torch.Tensor:
     """w = pi^k / mu from ``log w``, truncated at ``clip`` (IMPALA's rho-bar) when it is set."""
     weight = torch.exp(log_weight.clamp(max=30.0))  # a huge log w only feeds the truncation or the loss
@@ -128,24 +139,32 @@ class PPOLearner:
     def train(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> dict[str, float]:
         """``ppo_updates_per_batch`` trust-region updates on ``batch`` (one: PPO's update); returns
         (and periodically logs) the last one's diagnostics."""
-        rewards, terminated, mask = self._transition_tensors(batch)
+        rewards, terminated, mask = transition_tensors(batch)
+        if self.reward_stats is not None:  # the reward normaliser's one update for this batch
+            self.reward_stats.update(rewards, mask)
+            rewards = self.reward_stats.normalise(rewards) * mask
+        rewards, terminated, mask = (per_agent(x, self.n_agents) for x in (rewards, terminated, mask))
         actions = batch["actions"][:, :-1]
         with torch.no_grad():
             behaviour = self.behaviour_log_probs(batch, actions)  # log mu: the sampler stays the sampler
         data = BatchTensors(actions, behaviour, rewards, terminated, mask)
-        for _ in range(self.args.ppo_updates_per_batch):
-            stats = self._update(batch, data)
+        for update in range(self.args.ppo_updates_per_batch):
+            stats = self._update(batch, data, fold_returns=update == 0)
         self._log(stats, t_env)
         return stats
 
-    def _update(self, batch: EpisodeBatch, data: BatchTensors) -> dict[str, float]:
-        """One trust-region update from the current policy pi^k: ``epochs`` x ``mini_batches`` steps."""
+    def _update(self, batch: EpisodeBatch, data: BatchTensors, fold_returns: bool) -> dict[str, float]:
+        """One trust-region update from the current policy pi^k: ``epochs`` x ``mini_batches`` steps;
+        ``fold_returns``: fold the first epoch's returns into the return normaliser (once per batch)."""
         actions, behaviour, rewards, terminated, mask = data
         start, old_values, log_rho = self._update_start(batch, actions, behaviour)
-        for _ in range(self.args.epochs):
+        for epoch in range(self.args.epochs):
             advantages, returns = self._advantages(batch, rewards, terminated, mask, log_rho)
+            if fold_returns and epoch == 0:
+                self._fold_into_return_stats(returns, mask)
+            targets = self._critic_targets(returns)
             for mb in self._minibatches(batch, mask):
-                critic_stats = self._critic_step(mb.batch, mb.select(returns), mb.select(old_values), mb.select(mask))
+                critic_stats = self._critic_step(mb.batch, mb.select(targets), mb.select(old_values), mb.select(mask))
                 actor_stats = self._actor_step(
                     mb.batch, mb.select(actions), mb.select(advantages), mb.select(start), mb.select(behaviour),
                     mb.select(mask),
@@ -196,17 +215,6 @@ class PPOLearner:
         log_rho = start - behaviour
         return log_rho if self.args.vtrace_ratio == "per_agent" else log_rho.sum(-1, keepdim=True)
 
-    def _transition_tensors(self, batch: EpisodeBatch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Rewards, true terminations and validity masks, each ``[B, T, n_agents]``."""
-        mask = batch["filled"][:, :-1].float()
-        terminated = batch["terminated"][:, :-1].float()
-        rewards = batch["reward"][:, :-1]
-        if self.reward_stats is not None:
-            self.reward_stats.update(rewards, mask)
-            rewards = self.reward_stats.normalise(rewards) * mask
-        expand = lambda x: x.expand(-1, -1, self.n_agents)  # noqa: E731
-        return expand(rewards) if rewards.shape[-1] == 1 else rewards, expand(terminated), expand(mask)
-
     def _minibatches(self, batch: EpisodeBatch, mask: torch.Tensor) -> Iterator[MiniBatch]:
         """``mini_batches`` random disjoint mini-batches of ``batch`` (see ``learners.minibatches``)."""
         return minibatches(batch, mask[..., 0] > 0, self.args.mini_batches, self.transition_minibatches)
@@ -221,7 +229,8 @@ class PPOLearner:
         mask: torch.Tensor,
         log_rho: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(advantages, critic targets in the critic's output scale), both ``[B, T, n_agents]``;
+        """(advantages, returns), both ``[B, T, n_agents]``, from the critic as it is (its values in
+        the returns' scale: denormalised by the return normaliser, which this leaves unchanged);
         ``log_rho``: the off-policy estimator's log importance ratios."""
         values = self.critic(batch)[..., 0]  # [B, T + 1, n_agents]
         target_values = self.target_critic(batch)[..., 0]
@@ -239,12 +248,19 @@ class PPOLearner:
             target_values=target_values,
             **({} if log_rho is None else {"log_rho": log_rho}),
         )
-        if self.return_stats is not None:
-            self.return_stats.update(returns, mask[..., :1])
-            returns = self.return_stats.normalise(returns)
         if self.args.normalise_advantages:
             advantages = standardise(advantages, mask)
         return advantages, returns
+
+    def _fold_into_return_stats(self, returns: torch.Tensor, mask: torch.Tensor) -> None:
+        """The return normaliser's one update for a batch (value normalisation)."""
+        if self.return_stats is not None:
+            self.return_stats.update(returns, mask[..., :1])
+
+    def _critic_targets(self, returns: torch.Tensor) -> torch.Tensor:
+        """The critic's regression targets: ``returns`` in its output scale (normalised, with value
+        normalisation)."""
+        return returns if self.return_stats is None else self.return_stats.normalise(returns)
 
     def _value_error(self, values: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:
         if self.args.value_loss == "huber":

@@ -19,6 +19,7 @@ from components.episode_buffer import EpisodeBatch
 from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
 from learners.happo_learner import HAPPOLearner
+from learners.ppo_learner import per_agent, transition_tensors
 from tests.factories import FakeLogger, make_test_args
 from utils.config import ConfigError
 from utils.returns import ADVANTAGE_ESTIMATORS
@@ -519,8 +520,9 @@ def test_normalised_advantages_have_zero_mean_unit_std(kind):
     raw_learner, args = build(kind, normalise_advantages=False, standardise_returns=False, standardise_rewards=False)
     norm_learner, _ = build(kind, normalise_advantages=True, standardise_returns=False, standardise_rewards=False)
     batch = make_batch(args)
-    raw = raw_learner._advantages(batch, *raw_learner._transition_tensors(batch))
-    normed = norm_learner._advantages(batch, *norm_learner._transition_tensors(batch))
+    tensors = [per_agent(x, args.n_agents) for x in transition_tensors(batch)]
+    raw = raw_learner._advantages(batch, *tensors)
+    normed = norm_learner._advantages(batch, *tensors)
     mask = valid_mask(batch, 2).bool()
     a = normed[0][mask]
     assert a.mean().item() == pytest.approx(0.0, abs=1e-6)

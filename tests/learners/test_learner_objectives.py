@@ -22,6 +22,7 @@ from components.episode_buffer import EpisodeBatch
 from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
 from learners import REGISTRY as learner_registry
+from learners.ppo_learner import per_agent, transition_tensors
 from tests.factories import FakeLogger, make_test_args
 from utils.returns import ADVANTAGE_ESTIMATORS
 
@@ -181,17 +182,35 @@ def gae_by_hand(rewards, values, terminated, mask, args):
         target_values=values)
 
 
+def spy_updates(learner) -> list:
+    """Record the tensors every ``_update`` of ``learner`` trains on (``BatchTensors``)."""
+    seen = []
+    update = learner._update
+
+    def spy(batch, data, fold_returns):
+        seen.append(data)
+        return update(batch, data, fold_returns)
+
+    learner._update = spy
+    return seen
+
+
 @pytest.mark.parametrize("alg", ["happo", "mappo"])
 def test_standardised_rewards_are_centred_and_scaled_by_the_running_statistics(alg):
-    learner, args = build(alg, standardise_rewards=True)
+    """Two train calls: the reward normaliser has seen every valid reward of both batches, once,
+    and the second call trains on its rewards standardised by those statistics."""
+    learner, args = build(alg, standardise_rewards=True, epochs=2)
     stats = learner.reward_stats
     first, second = make_batch(args, seed=1, reward_scale=4.0, reward_offset=3.0), make_batch(args, seed=2)
-    learner._transition_tensors(first)
-    rewards, _, mask = learner._transition_tensors(second)
+    seen = spy_updates(learner)
+    learner.train(first, t_env=0, episode_num=0)
+    learner.train(second, t_env=1, episode_num=1)
+    rewards, mask = seen[-1].rewards, seen[-1].mask
     data = torch.cat([b["reward"][:, :-1][valid(b)] for b in (first, second)])  # every valid reward so far
     mean, var = data.mean(0), data.var(0, unbiased=False)
     torch.testing.assert_close(stats.mean, mean, rtol=1e-3, atol=1e-3)
     torch.testing.assert_close(stats.var, var, rtol=1e-3, atol=1e-3)
+    assert stats.count == pytest.approx(len(data), abs=1e-3)
     expected = (second["reward"][:, :-1] - stats.mean) / torch.sqrt(stats.var + 1e-8) * mask[..., :1]
     torch.testing.assert_close(rewards, expected.expand(-1, -1, args.n_agents))
     assert torch.all(rewards[~valid(second)] == 0)
@@ -200,27 +219,44 @@ def test_standardised_rewards_are_centred_and_scaled_by_the_running_statistics(a
 @pytest.mark.parametrize("alg", ["happo", "mappo"])
 def test_value_normalisation_denormalises_values_and_normalises_targets(alg):
     """``standardise_returns``: the critic outputs normalised values. Advantages use the denormalised
-    values (with the statistics before this batch); the critic's targets are the returns normalised by
-    the statistics updated with this batch's returns."""
+    values (with the statistics before this batch, which computing them leaves unchanged); the
+    critic's targets are the returns normalised by the statistics updated with this batch's returns."""
     learner, args = build(alg, standardise_returns=True, standardise_rewards=False, normalise_advantages=False,
                           target_update_interval_or_tau=1.0)
     stats = learner.return_stats
     warm_up = make_batch(args, seed=3, reward_scale=5.0, reward_offset=20.0)
-    learner._advantages(warm_up, *learner._transition_tensors(warm_up))  # statistics far from (0, 1)
+    warm_mask = warm_up["filled"][:, :-1].float()
+    stats.update(warm_up["reward"][:, :-1].expand(-1, -1, args.n_agents) * 10, warm_mask)  # far from (0, 1)
     assert (stats.mean.abs() > 1).all()
     mean, var = stats.mean.clone(), stats.var.clone()
 
     batch = make_batch(args, seed=4, reward_scale=5.0, reward_offset=20.0)
-    rewards, terminated, mask = learner._transition_tensors(batch)
+    rewards, terminated, mask = (per_agent(x, args.n_agents) for x in transition_tensors(batch))
     with torch.no_grad():
         values = learner.critic(batch)[..., 0] * torch.sqrt(var + 1e-8) + mean
     advantages_by_hand, returns_by_hand = gae_by_hand(rewards, values, terminated, mask, args)
 
-    expected_stats = copy.deepcopy(stats)
-    expected_stats.update(returns_by_hand, mask[..., :1])
     advantages, returns = learner._advantages(batch, rewards, terminated, mask)
     torch.testing.assert_close(advantages, advantages_by_hand, rtol=1e-4, atol=1e-4)
-    torch.testing.assert_close(stats.mean, expected_stats.mean)
-    torch.testing.assert_close(stats.var, expected_stats.var)
-    torch.testing.assert_close(returns, (returns_by_hand - stats.mean) / torch.sqrt(stats.var + 1e-8))
+    torch.testing.assert_close(returns, returns_by_hand, rtol=1e-4, atol=1e-4)
+    assert torch.equal(stats.mean, mean) and torch.equal(stats.var, var)  # computing them changed nothing
+
+    expected_stats = copy.deepcopy(stats)
+    expected_stats.update(returns_by_hand, mask[..., :1])
+    learner._fold_into_return_stats(returns, mask)
+    torch.testing.assert_close(stats.mean, expected_stats.mean, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(stats.var, expected_stats.var, rtol=1e-5, atol=1e-3)
+    torch.testing.assert_close(learner._critic_targets(returns), (returns - stats.mean) / torch.sqrt(stats.var + 1e-8))
     assert not torch.allclose(stats.mean, mean)  # this batch's returns were folded in
+
+
+@pytest.mark.parametrize("alg", ["happo", "mappo"])
+def test_the_return_normaliser_sees_each_batch_once(alg):
+    """MAPPO recomputes advantages every epoch, HAPPO once: either way a train call folds one batch
+    of returns into the normaliser (its count grows by the batch's valid transitions, not x epochs)."""
+    learner, args = build(alg, standardise_returns=True, epochs=3)
+    batch = make_batch(args)
+    learner.train(batch, t_env=0, episode_num=0)
+    count = learner.return_stats.count
+    learner.train(batch, t_env=1, episode_num=1)
+    assert learner.return_stats.count - count == pytest.approx(valid(batch).sum().item(), abs=1e-3)

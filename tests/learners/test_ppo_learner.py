@@ -10,7 +10,7 @@ import torch
 from components.episode_buffer import EpisodeBatch
 from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
-from learners.ppo_learner import PPOLearner
+from learners.ppo_learner import PPOLearner, per_agent, transition_tensors
 from tests.factories import FakeLogger, make_test_args
 from utils.returns import ADVANTAGE_ESTIMATORS
 
@@ -114,7 +114,7 @@ def test_one_epoch_moves_taken_action_probabilities_with_the_advantage(reward, s
     batch = make_batch(args, reward=reward)
     mask = valid(batch)
     # precondition: every valid advantage has the sign of the reward (critic outputs are near 0)
-    rewards, terminated, m = learner._transition_tensors(batch)
+    rewards, terminated, m = (per_agent(x, args.n_agents) for x in transition_tensors(batch))
     with torch.no_grad():
         values, target = learner.critic(batch)[..., 0], learner.target_critic(batch)[..., 0]
     advantages, _ = ADVANTAGE_ESTIMATORS["nstep"](rewards, values, terminated, m, args.gamma, nsteps=args.q_nstep,
@@ -145,7 +145,7 @@ def first_step_with_shifted_behaviour(log_ratio: float, reward: float, **overrid
     mask = valid(batch)
     behaviour = learner.behaviour_log_probs
     learner.behaviour_log_probs = lambda b, a: behaviour(b, a) - log_ratio
-    rewards, terminated, m = learner._transition_tensors(batch)
+    rewards, terminated, m = (per_agent(x, args.n_agents) for x in transition_tensors(batch))
     with torch.no_grad():
         values, target = learner.critic(batch)[..., 0], learner.target_critic(batch)[..., 0]
     advantages, _ = ADVANTAGE_ESTIMATORS["nstep"](rewards, values, terminated, m, args.gamma, nsteps=args.q_nstep,
