@@ -41,10 +41,11 @@ class PluginMAC:
     @property
     def behaviour(self) -> Any:
         """The core controller that acts in training episodes (Lookahead's pi~, else the only one)."""
-        return self.core.lookahead if isinstance(self.core, LookaheadMAC) else self.core
+        return self._acting(test_mode=False)
 
     def _acting(self, test_mode: bool) -> Any:
-        return self.core.real if isinstance(self.core, LookaheadMAC) and test_mode else self.behaviour
+        """Lookahead's rule (``LookaheadMAC.acting``) where the core has two policies."""
+        return self.core.acting(test_mode) if isinstance(self.core, LookaheadMAC) else self.core
 
     @torch.no_grad()
     def select_actions(

@@ -43,8 +43,11 @@ class LookaheadMAC:
         return_log_probs: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """pi~'s actions in training (the behaviour policy mu = pi~), pi's in tests."""
-        acting = self.real if test_mode else self.lookahead
-        return acting.select_actions(ep_batch, t_ep, t_env, bs, test_mode, return_log_probs)
+        return self.acting(test_mode).select_actions(ep_batch, t_ep, t_env, bs, test_mode, return_log_probs)
+
+    def acting(self, test_mode: bool) -> Any:
+        """The controller that acts: the real policy in test episodes, the lookahead one in training."""
+        return self.real if test_mode else self.lookahead
 
     def init_hidden(self, batch_size: int) -> None:
         self.real.init_hidden(batch_size)

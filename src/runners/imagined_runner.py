@@ -27,6 +27,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from components.episode_buffer import EpisodeBatch
+from runners.acting import act
 
 
 class ImaginedRunner:
@@ -61,7 +62,7 @@ class ImaginedRunner:
         self.mac.init_hidden(batch_size=n)
         for t in range(self.horizon):
             batch.update({"state": state, "obs": obs, "avail_actions": avail}, ts=t, mark_filled=False)
-            transition = self._act(batch, t)
+            transition = act(self.mac, batch, t, t_env=0, rows=slice(None), test_mode=False)
             prediction = self.model.step_with_obs(state, transition["actions"])
             terminated = (prediction.termination_prob > 0.5) & alive
             batch.update({**transition, "reward": prediction.reward, "terminated": terminated.long()}, ts=t)
@@ -70,10 +71,3 @@ class ImaginedRunner:
             state, obs = prediction.next_state, prediction.next_obs
         batch.update({"state": state, "obs": obs, "avail_actions": avail}, ts=self.horizon, mark_filled=False)
         return batch
-
-    def _act(self, batch: EpisodeBatch, t: int) -> dict[str, torch.Tensor]:
-        """Actions at step ``t``, with their log-probs when the scheme stores them (``store_log_probs``)."""
-        if "log_prob" not in batch.scheme:
-            return {"actions": self.mac.select_actions(batch, t_ep=t, t_env=0, test_mode=False)}
-        actions, log_probs = self.mac.select_actions(batch, t_ep=t, t_env=0, test_mode=False, return_log_probs=True)
-        return {"actions": actions, "log_prob": log_probs}

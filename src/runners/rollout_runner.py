@@ -32,6 +32,7 @@ import torch
 
 from components.episode_buffer import EpisodeBatch
 from envs import REGISTRY as env_registry
+from runners.acting import act
 from runners.env_pool import Observations
 
 
@@ -132,7 +133,7 @@ class RolloutRunner:
                         f"envs {active} ran past episode_limit={self.episode_limit} without ending; "
                         "the env must truncate at its time limit"
                     )
-                transition = self._act(batch, t, active, test_mode)
+                transition = act(self.mac, batch, t, self.t_env, active, test_mode)
                 steps = envs.step(transition["actions"].cpu().numpy(), active)
                 batch.update({**transition, "reward": steps.reward, "terminated": steps.terminated}, bs=active, ts=t)
                 self._write_observations(batch, steps.next, active, t + 1)
@@ -164,7 +165,7 @@ class RolloutRunner:
         with torch.no_grad():
             for t in range(self.rollout_length):
                 self._write_observations(step_batch, self._current, slice(None), 0)
-                transition = self._act(step_batch, 0, slice(None), test_mode=False)
+                transition = act(self.mac, step_batch, 0, self.t_env, slice(None), test_mode=False)
                 steps = self.envs.step(transition["actions"].cpu().numpy(), every_env, reset_ended=True)
                 batch.update_steps({**transition, "reward": steps.reward, "terminated": steps.terminated}, slots)
                 self._write_observations_at(batch, steps.next, slots + 1)
@@ -191,16 +192,6 @@ class RolloutRunner:
         returns = np.asarray(finished_returns).reshape(-1, *self._reward_shape())
         self._record(False, returns, np.asarray(finished_lengths, dtype=np.int64), final_infos)
         return batch
-
-    def _act(self, batch: EpisodeBatch, t: int, rows: slice | list[int], test_mode: bool) -> dict[str, torch.Tensor]:
-        """The controller's actions for ``rows`` at step ``t``, and their behaviour log-probs when
-        the scheme stores them (``store_log_probs``)."""
-        if "log_prob" not in batch.scheme:
-            return {"actions": self.mac.select_actions(batch, t_ep=t, t_env=self.t_env, bs=rows, test_mode=test_mode)}
-        actions, log_probs = self.mac.select_actions(
-            batch, t_ep=t, t_env=self.t_env, bs=rows, test_mode=test_mode, return_log_probs=True
-        )
-        return {"actions": actions, "log_prob": log_probs}
 
     def _write_observations(self, batch: EpisodeBatch, data: Observations, rows: slice | list[int], t: int) -> None:
         """Obs/state/avail-actions of ``rows`` at step ``t`` (not a transition: ``filled`` is set by the actions)."""
