@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from components.episode_buffer import ReplayBuffer
+from components.interfaces import Learner, Runner
 from components.scheme import apply_env_info, build_scheme
 from controllers import REGISTRY as mac_registry
 from experiment.config_checks import check_choices
@@ -82,7 +83,7 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_components(args: SimpleNamespace, runner: Any, logger: Any) -> tuple[ReplayBuffer, Any]:
+def build_components(args: SimpleNamespace, runner: Runner, logger: Logger) -> tuple[ReplayBuffer, Learner]:
     """The buffer and learner (with its controller, set up in ``runner``) of a run whose ``runner``
     is built: the env's info goes into ``args`` first. Benchmarks that drive the loop themselves
     build their runs with it too."""
@@ -114,7 +115,7 @@ def run_sequential(args: SimpleNamespace, logger: Logger) -> None:
         runner.close_env()
 
 
-def load_checkpoint(learner: Any, args: SimpleNamespace, logger: Logger) -> int:
+def load_checkpoint(learner: Learner, args: SimpleNamespace, logger: Logger) -> int:
     """Load the checkpoint at ``load_step`` (0: latest; else the closest) and return its t_env."""
     if not os.path.isdir(args.checkpoint_path):
         raise ConfigError(f"checkpoint_path '{args.checkpoint_path}' is not a directory")
@@ -128,7 +129,7 @@ def load_checkpoint(learner: Any, args: SimpleNamespace, logger: Logger) -> int:
     return step
 
 
-def evaluate(args: SimpleNamespace, runner: Any, logger: Logger) -> None:
+def evaluate(args: SimpleNamespace, runner: Runner, logger: Logger) -> None:
     runner.run_tests()
     if args.save_replay:
         runner.save_replay()
@@ -137,7 +138,7 @@ def evaluate(args: SimpleNamespace, runner: Any, logger: Logger) -> None:
     logger.console_logger.info("Finished evaluation")
 
 
-def save_checkpoint(learner: Any, args: SimpleNamespace, t_env: int, logger: Logger) -> str:
+def save_checkpoint(learner: Learner, args: SimpleNamespace, t_env: int, logger: Logger) -> str:
     """Write the learner's files into a temporary directory, then rename it to ``<t_env>/``."""
     root = os.path.join(args.local_results_path, "models", args.unique_token)
     final = os.path.join(root, str(t_env))
@@ -163,7 +164,7 @@ def report_progress(logger: Logger, episode: int, t_env: int, steps: int, second
     logger.print_recent_stats()
 
 
-def train(args: SimpleNamespace, runner: Any, buffer: ReplayBuffer, learner: Any, logger: Logger) -> None:
+def train(args: SimpleNamespace, runner: Runner, buffer: ReplayBuffer, learner: Learner, logger: Logger) -> None:
     """The on-line loop: collect, learn, and periodically test, save and report.
 
     On Ctrl-C or SIGTERM (``utils.stop_signals``) the loop stops, reports and saves a final

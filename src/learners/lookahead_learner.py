@@ -42,7 +42,9 @@ import torch
 from torch.distributions import kl_divergence
 
 from components.episode_buffer import EpisodeBatch
+from components.interfaces import StatLogger
 from components.scheme import build_scheme
+from controllers.lookahead_controller import LookaheadMAC
 from learners.happo_learner import HAPPOLearner
 from learners.ppo_learner import PPOLearner
 from modules.world_models.dynamics_model import DynamicsModel
@@ -80,7 +82,7 @@ def lookahead_args(args: SimpleNamespace) -> SimpleNamespace:
 class LookaheadLearner:
     """A base learner plus a dynamics model and a lookahead copy of it (see the module docstring)."""
 
-    def __init__(self, mac: Any, scheme: Mapping[str, Any], logger: Any, args: SimpleNamespace) -> None:
+    def __init__(self, mac: LookaheadMAC, scheme: Mapping[str, Any], logger: StatLogger, args: SimpleNamespace) -> None:
         self.args = args
         self.mac = mac
         self.logger = logger

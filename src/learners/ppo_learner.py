@@ -43,6 +43,7 @@ from torch.nn import functional as F
 from torch.optim import Adam
 
 from components.episode_buffer import EpisodeBatch
+from components.interfaces import Controller, StatLogger
 from components.running_mean_std import RunningMeanStd
 from learners.minibatches import MiniBatch, minibatches, uses_transitions
 from modules.critics import REGISTRY as critic_registry
@@ -106,7 +107,7 @@ def weight_stats(log_weight: torch.Tensor, mask: torch.Tensor) -> dict[str, floa
 class PPOLearner:
     """Clipped-surrogate actor + state-value critic, trained on-policy (see module docstring)."""
 
-    def __init__(self, mac: Any, scheme: Mapping[str, Any], logger: Any, args: SimpleNamespace) -> None:
+    def __init__(self, mac: Controller, scheme: Mapping[str, Any], logger: StatLogger, args: SimpleNamespace) -> None:
         self.args = args
         self.n_agents = args.n_agents
         self.logger = logger

@@ -3,14 +3,13 @@ stores them (``store_log_probs``), their behaviour log-probabilities (the sample
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 
 from components.episode_buffer import EpisodeBatch
+from components.interfaces import Controller
 
 
-def act(mac: Any, batch: EpisodeBatch, t: int, t_env: int, rows: slice | list[int],
+def act(mac: Controller, batch: EpisodeBatch, t: int, t_env: int, rows: slice | list[int],
         test_mode: bool) -> dict[str, torch.Tensor]:
     """``mac``'s actions for ``rows`` of ``batch`` at step ``t`` (and ``log_prob`` when stored),
     as the fields to write into the batch."""

@@ -27,21 +27,22 @@ from typing import Any, Callable, Mapping
 import torch
 
 from components.episode_buffer import EpisodeBatch
+from components.interfaces import Controller, StatLogger
 from runners.acting import act
 
 
 class ImaginedRunner:
     """``run(start_states, start_obs)`` -> an EpisodeBatch ``[n_rollouts, lka_horizon + 1]``."""
 
-    def __init__(self, args: SimpleNamespace, logger: Any) -> None:
+    def __init__(self, args: SimpleNamespace, logger: StatLogger) -> None:
         self.args = args
         self.logger = logger
         self.horizon = args.lka_horizon
-        self.mac: Any = None
+        self.mac: Controller | None = None
         self.model: Any = None
         self.new_batch: Callable[..., EpisodeBatch] | None = None
 
-    def setup(self, scheme: Mapping, groups: Mapping, preprocess: Mapping, mac: Any, model: Any) -> None:
+    def setup(self, scheme: Mapping, groups: Mapping, preprocess: Mapping, mac: Controller, model: Any) -> None:
         """``mac`` acts (the lookahead actors), ``model`` (a ``DynamicsModel``) predicts."""
         self.new_batch = partial(
             EpisodeBatch, scheme, groups, max_seq_length=self.horizon + 1, preprocess=preprocess,

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from components.episode_buffer import EpisodeBatch
+from components.interfaces import Controller, StatLogger
 from envs import REGISTRY as env_registry
 from runners.acting import act
 from runners.env_pool import Observations
@@ -55,7 +56,7 @@ def env_factories(args: SimpleNamespace, seed_offset: int = 0) -> list[Callable[
 class RolloutRunner:
     """Runs ``batch_size_run`` envs for whole episodes or segments; keeps train/test return statistics."""
 
-    def __init__(self, args: SimpleNamespace, logger: Any) -> None:
+    def __init__(self, args: SimpleNamespace, logger: StatLogger) -> None:
         self.args = args
         self.logger = logger
         self.batch_size = args.batch_size_run
@@ -91,7 +92,7 @@ class RolloutRunner:
         """Slots per row of the training batches ``run`` returns (the replay buffer's length)."""
         return 2 * self.rollout_length if self.rollout_length else self.episode_limit + 1
 
-    def setup(self, scheme: Mapping, groups: Mapping, preprocess: Mapping, mac: Any) -> None:
+    def setup(self, scheme: Mapping, groups: Mapping, preprocess: Mapping, mac: Controller) -> None:
         make = partial(EpisodeBatch, scheme, groups, self.batch_size, preprocess=preprocess, device=self.args.device)
         self.new_batch = partial(make, self.max_seq_length)
         self._new_episode_batch = partial(make, self.episode_limit + 1)
