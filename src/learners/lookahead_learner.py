@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import copy
 import os
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, Mapping
 
@@ -79,46 +80,73 @@ def lookahead_args(args: SimpleNamespace) -> SimpleNamespace:
     )
 
 
-class LookaheadLearner:
-    """A base learner plus a dynamics model and a lookahead copy of it (see the module docstring)."""
+@dataclass
+class LookaheadParts:
+    """What Lookahead adds to its base learner: the lookahead copy's learner (pi~'s), the model's
+    trainer (None with ``lka_model: env``), the imagined runner, and the random stream they draw from."""
 
-    def __init__(self, mac: LookaheadMAC, scheme: Mapping[str, Any], logger: StatLogger, args: SimpleNamespace) -> None:
+    lookahead: PPOLearner
+    model_trainer: ModelTrainer | None
+    imagined: ImaginedRunner
+    random_stream: RandomStream
+
+
+def build_lookahead_learner(mac: LookaheadMAC, scheme: Mapping[str, Any], logger: StatLogger,
+                            args: SimpleNamespace) -> LookaheadLearner:
+    """``REGISTRY["lookahead_learner"]``, called as EPyMARL calls every learner: the base learner
+    of the real policy and, with ``lookahead: True``, Lookahead's parts, all built from ``args``
+    and handed to :class:`LookaheadLearner`. The parts are built on Lookahead's own random stream,
+    so they draw no number the run would have drawn."""
+    real = BASE_LEARNERS[args.lka_base_learner](mac.real, scheme, logger, args)
+    if not args.lookahead:
+        return LookaheadLearner(mac, real, None, logger, args)
+    cuda_devices = list(range(torch.cuda.device_count())) if str(args.device).startswith("cuda") else []
+    random_stream = RandomStream(args.seed + 1, cuda_devices)  # Lookahead's own, apart from the run's
+    with random_stream.active():
+        imagined_args = lookahead_args(args)
+        lookahead = BASE_LEARNERS[args.lka_base_learner](mac.lookahead, scheme, PrefixedLogger(logger, "lka_"),
+                                                          imagined_args)
+        model, model_trainer = _imagination_model(args)
+        imagined = IMAGINED_RUNNERS[args.lka_runner](args=imagined_args, logger=logger)
+        imagined.setup(*build_scheme(args.env_info, args), mac.lookahead, model)
+    return LookaheadLearner(mac, real, LookaheadParts(lookahead, model_trainer, imagined, random_stream), logger, args)
+
+
+def _imagination_model(args: SimpleNamespace) -> tuple[Any, ModelTrainer | None]:
+    """What the imagined rollouts step through, and its trainer: the learned dynamics model, or with
+    ``lka_model: env`` the env's published dynamics (nothing to train)."""
+    reward_dim = 1 if args.common_reward else args.n_agents
+    if args.lka_model == "env":
+        if "true_dynamics" not in args.env_info:
+            raise ConfigError(
+                f"bad value for 'lka_model': 'env'; allowed: learned (env_args.key="
+                f"{args.env_args.get('key')!r} publishes no batched dynamics; 'env' needs an env that "
+                "does, e.g. the toy game)")
+        return EnvDynamics(args.env_info["true_dynamics"], reward_dim), None
+    model = DynamicsModel.from_env_info(
+        args.env_info, reward_dim, n_models=args.model_n_models, hidden_dim=args.model_hidden_dim,
+        hidden_layers=args.model_hidden_layers, symlog_rewards=args.model_symlog_rewards,
+    ).to(args.device)
+    return model, ModelTrainer(model, lr=args.model_lr, batch_size=args.model_batch_size,
+                               buffer_size=args.model_buffer_size)
+
+
+class LookaheadLearner:
+    """A base learner plus Lookahead's parts (see the module docstring); built by
+    :func:`build_lookahead_learner`. ``parts`` None: ``lookahead: False``, the base learner alone."""
+
+    def __init__(self, mac: LookaheadMAC, real: PPOLearner, parts: LookaheadParts | None, logger: StatLogger,
+                 args: SimpleNamespace) -> None:
         self.args = args
         self.mac = mac
         self.logger = logger
-        self.real = BASE_LEARNERS[args.lka_base_learner](mac.real, scheme, logger, args)
-        self.enabled = args.lookahead
+        self.real = real
+        self.enabled = parts is not None
         self.real_steps = 0  # real transitions the model has seen
         self.log_stats_t = -args.learner_log_interval - 1
-        if not self.enabled:
-            return
-        cuda_devices = list(range(torch.cuda.device_count())) if str(args.device).startswith("cuda") else []
-        self.random_stream = RandomStream(args.seed + 1, cuda_devices)  # Lookahead's own, apart from the run's
-        with self.random_stream.active():  # the extra parts draw no numbers from the run's stream
-            imagined_args = lookahead_args(args)
-            self.lookahead = BASE_LEARNERS[args.lka_base_learner](
-                mac.lookahead, scheme, PrefixedLogger(logger, "lka_"), imagined_args
-            )
-            reward_dim = 1 if args.common_reward else args.n_agents
-            self.model_trainer: ModelTrainer | None = None
-            if args.lka_model == "env":
-                if "true_dynamics" not in args.env_info:
-                    raise ConfigError(
-                        f"bad value for 'lka_model': 'env'; allowed: learned (env_args.key="
-                        f"{args.env_args.get('key')!r} publishes no batched dynamics; 'env' needs an env that "
-                        "does, e.g. the toy game)")
-                model: Any = EnvDynamics(args.env_info["true_dynamics"], reward_dim)
-            else:
-                model = DynamicsModel.from_env_info(
-                    args.env_info, reward_dim, n_models=args.model_n_models, hidden_dim=args.model_hidden_dim,
-                    hidden_layers=args.model_hidden_layers, symlog_rewards=args.model_symlog_rewards,
-                ).to(args.device)
-                self.model_trainer = ModelTrainer(
-                    model, lr=args.model_lr, batch_size=args.model_batch_size, buffer_size=args.model_buffer_size,
-                )
-            self.imagined = IMAGINED_RUNNERS[args.lka_runner](args=imagined_args, logger=logger)
-            scheme, groups, preprocess = build_scheme(args.env_info, args)
-            self.imagined.setup(scheme, groups, preprocess, mac.lookahead, model)
+        if parts is not None:
+            self.lookahead, self.model_trainer = parts.lookahead, parts.model_trainer
+            self.imagined, self.random_stream = parts.imagined, parts.random_stream
 
     # ------------------------------------------------------------------ one iteration
     def train(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> dict[str, float]:
