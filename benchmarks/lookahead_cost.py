@@ -32,7 +32,6 @@ import sys
 import time
 import warnings
 from types import SimpleNamespace
-from typing import Any
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "src"))

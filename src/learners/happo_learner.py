@@ -16,7 +16,8 @@ clips r = pi / mu instead, with w = 1 (the Lookahead authors' code; see ``ppo_le
 M is a detached per-sample weight, 1 for the first agent and multiplied by the agent's full-batch
 ratio pi_new / mu after its ``epochs x mini_batches`` steps, so M * w * r is the importance ratio
 of the joint action of the agents updated so far. ``ppo_updates_per_batch`` > 1 repeats the whole
-update (a new random order, M restarted) from the policy the previous one reached. Advantages (GAE by default) come once per call
+update (a new random order, M restarted) from the policy the previous one reached. Advantages
+(GAE by default) come once per update
 from the centralised V critic, which is trained after all actors. Each agent has its own Adam
 (and gradient clipping) over its own parameters: agents must not share parameters (``*_ns``).
 An agent's steps, and its factor update, run only its own network (``mac.unroll(batch,
@@ -46,14 +47,14 @@ class HAPPOLearner(PPOLearner):
             for agent in range(self.n_agents)
         ]
 
-    def _update(self, batch: EpisodeBatch, data: BatchTensors, fold_returns: bool) -> dict[str, float]:
+    def _update(self, batch: EpisodeBatch, data: BatchTensors, first: bool) -> dict[str, float]:
         """One HAPPO update from the current policy pi^k: every agent in a fresh random order with
-        M restarted at 1, then the critic; ``fold_returns``: fold the returns into the return
-        normaliser (once per batch)."""
+        M restarted at 1, then the critic; the ``first`` of a batch folds its returns into the
+        return normaliser."""
         actions, behaviour, rewards, terminated, mask = data
         start, old_values, log_rho = self._update_start(batch, actions, behaviour)  # log pi^k, V, log rho
         advantages, returns = self._advantages(batch, rewards, terminated, mask, log_rho)
-        if fold_returns:
+        if first:
             self._fold_into_return_stats(returns, mask)
         targets = self._critic_targets(returns)
 

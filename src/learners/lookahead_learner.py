@@ -47,7 +47,7 @@ from components.interfaces import StatLogger
 from components.scheme import build_scheme
 from controllers.lookahead_controller import LookaheadMAC
 from learners.happo_learner import HAPPOLearner
-from learners.ppo_learner import PPOLearner
+from learners.ppo_learner import PPOLearner, importance_weight
 from modules.world_models.dynamics_model import DynamicsModel
 from modules.world_models.env_dynamics import EnvDynamics
 from modules.world_models.model_trainer import ModelTrainer
@@ -246,8 +246,8 @@ class LookaheadLearner:
         to_lookahead = kl_divergence(updated, before["mu"])
         actions = batch["actions"][:, :-1]
         log_rho = before["pi_k"].log_prob(actions) - before["mu"].log_prob(actions)  # [B, T, n_agents]
-        joint_rho = log_rho.sum(-1, keepdim=True).clamp(max=30.0).exp()
-        rho = log_rho.clamp(max=30.0).exp()
+        joint_rho = importance_weight(log_rho.sum(-1, keepdim=True), None)
+        rho = importance_weight(log_rho, None)
         gap = per_agent(to_old - to_lookahead)
         stats = {
             "kl_updated_to_old": per_agent(to_old).mean().item(),

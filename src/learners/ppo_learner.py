@@ -93,14 +93,14 @@ def weight_stats(log_weight: torch.Tensor, mask: torch.Tensor) -> dict[str, floa
     """Per agent, the mean and max over valid samples of w = pi^k(a) / mu(a) (``[B, T, n_agents]``):
     1 where the batch was sampled by pi^k; large where mu (Lookahead's pi~, fitted on imagined
     states) gives the real actions less mass than pi^k."""
-    weight = torch.exp(log_weight.clamp(max=30.0))
-    valid = mask > 0
+    weight, valid = importance_weight(log_weight, None), mask > 0
+    counts = valid.sum(dim=(0, 1))
+    means = (weight * valid).sum(dim=(0, 1)) / counts.clamp(min=1)
+    maxima = weight.masked_fill(~valid, float("-inf")).amax(dim=(0, 1))
     stats = {}
-    for agent in range(weight.shape[-1]):
-        values = weight[..., agent][valid[..., agent]]
-        if values.numel():
-            stats[f"is_weight_mean_agent{agent}"] = values.mean().item()
-            stats[f"is_weight_max_agent{agent}"] = values.max().item()
+    for agent in counts.nonzero().flatten().tolist():
+        stats[f"is_weight_mean_agent{agent}"] = means[agent].item()
+        stats[f"is_weight_max_agent{agent}"] = maxima[agent].item()
     return stats
 
 
@@ -150,18 +150,18 @@ class PPOLearner:
             behaviour = self.behaviour_log_probs(batch, actions)  # log mu: the sampler stays the sampler
         data = BatchTensors(actions, behaviour, rewards, terminated, mask)
         for update in range(self.args.ppo_updates_per_batch):
-            stats = self._update(batch, data, fold_returns=update == 0)
+            stats = self._update(batch, data, first=update == 0)
         self._log(stats, t_env)
         return stats
 
-    def _update(self, batch: EpisodeBatch, data: BatchTensors, fold_returns: bool) -> dict[str, float]:
+    def _update(self, batch: EpisodeBatch, data: BatchTensors, first: bool) -> dict[str, float]:
         """One trust-region update from the current policy pi^k: ``epochs`` x ``mini_batches`` steps;
-        ``fold_returns``: fold the first epoch's returns into the return normaliser (once per batch)."""
+        the ``first`` of a batch folds its first epoch's returns into the return normaliser."""
         actions, behaviour, rewards, terminated, mask = data
         start, old_values, log_rho = self._update_start(batch, actions, behaviour)
         for epoch in range(self.args.epochs):
             advantages, returns = self._advantages(batch, rewards, terminated, mask, log_rho)
-            if fold_returns and epoch == 0:
+            if first and epoch == 0:
                 self._fold_into_return_stats(returns, mask)
             targets = self._critic_targets(returns)
             for mb in self._minibatches(batch, mask):

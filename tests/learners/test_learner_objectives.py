@@ -187,9 +187,9 @@ def spy_updates(learner) -> list:
     seen = []
     update = learner._update
 
-    def spy(batch, data, fold_returns):
+    def spy(batch, data, first):
         seen.append(data)
-        return update(batch, data, fold_returns)
+        return update(batch, data, first)
 
     learner._update = spy
     return seen
