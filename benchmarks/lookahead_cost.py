@@ -40,7 +40,8 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated", categor
 import torch  # noqa: E402
 
 from main import build_config  # noqa: E402
-from run import build_components, make_args, seed_everything  # noqa: E402
+from experiment.build import build_run  # noqa: E402
+from run import make_args, seed_everything  # noqa: E402
 from runners import REGISTRY as runner_registry  # noqa: E402
 from utils.logging import Logger, get_console_logger  # noqa: E402
 
@@ -48,7 +49,8 @@ LOOKAHEAD_PHASES = ("time_real_update", "time_model", "time_imagination", "time_
 
 
 class Trial:
-    """One algorithm's runner, buffer and learner, built as ``run.run_sequential`` builds them."""
+    """One algorithm's runner, buffer and learner, built as ``run.run_sequential`` builds them
+    (``experiment.build.build_run``)."""
 
     def __init__(self, alg: str, overrides: list[str]) -> None:
         config = build_config([f"--config={alg}", "--env-config=mamujoco", "with", *overrides])
@@ -58,7 +60,8 @@ class Trial:
         self.name = alg
         logger = Logger(get_console_logger())
         self.runner = runner_registry[self.args.runner](args=self.args, logger=logger)
-        self.buffer, self.learner = build_components(self.args, self.runner, logger)
+        components = build_run(self.args, self.runner, logger)
+        self.buffer, self.learner = components.buffer, components.learner
 
     def iteration(self) -> dict[str, float]:
         """One real rollout and one update; seconds per phase and real steps collected."""

@@ -13,8 +13,8 @@ every setting, 20 one-step samples per update):
   compared with MAPPO;
 * HAPPO and Lookahead-HAPPO: 100 updates per seed, compared with HAPPO.
 
-Every run is the project's own loop in this process (``run.build_components``, the episode runner,
-1 torch thread): collect a batch, ``learner.train`` on it, then one greedy test episode (the
+Every run is the project's own loop in this process (``experiment.build.build_run``, the episode
+runner, 1 torch thread): collect a batch, ``learner.train`` on it, then one greedy test episode (the
 Gaussian means; the game is deterministic, so one episode is the exact greedy return), as
 ``test_interval`` = one update does in ``src/main.py``. The greedy joint action is read from the
 test batch. No run stops early, so the curves of all seeds align. Measured after every update:
@@ -65,7 +65,8 @@ import torch  # noqa: E402
 
 from envs.toy_game import best_response  # noqa: E402
 from main import build_config  # noqa: E402
-from run import build_components, make_args, seed_everything  # noqa: E402
+from experiment.build import build_run  # noqa: E402
+from run import make_args, seed_everything  # noqa: E402
 from runners import REGISTRY as runner_registry  # noqa: E402
 from utils.logging import Logger, get_console_logger  # noqa: E402
 
@@ -136,7 +137,8 @@ def run_one(member: Member, seed: int) -> list[dict[str, Any]]:
     logger = Logger(get_console_logger())
     runner = runner_registry[args.runner](args=args, logger=logger)
     try:
-        buffer, learner = build_components(args, runner, logger)
+        components = build_run(args, runner, logger)
+        buffer, learner = components.buffer, components.learner
         model = learned_model(learner)
         rows = [measure(runner, None, 0, {})]
         episode = 0

@@ -1,7 +1,8 @@
 """One experiment, from a merged config to a trained (and tested, and saved) controller.
 
-``run`` is sacred's main function. It builds runner -> scheme -> buffer -> controller -> learner
-from their registries and then loops: collect a batch of episodes, train on a sample, and every
+``run`` is sacred's main function. It builds the runner, then the buffer, controller and learner
+(``experiment.build.build_run``), and then loops: collect a batch of episodes, train on a sample,
+and every
 ``test_interval`` / ``save_model_interval`` / ``log_interval`` env steps test, save, print.
 """
 
@@ -20,10 +21,8 @@ import torch
 
 from components.episode_buffer import ReplayBuffer
 from components.interfaces import Learner, Runner
-from components.scheme import apply_env_info, build_scheme
-from controllers import REGISTRY as mac_registry
+from experiment.build import build_run
 from experiment.config_checks import check_choices
-from learners import REGISTRY as learner_registry
 from runners import REGISTRY as runner_registry
 from utils.checkpoint import list_checkpoint_steps
 from utils.config import ConfigError
@@ -83,25 +82,12 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def build_components(args: SimpleNamespace, runner: Runner, logger: Logger) -> tuple[ReplayBuffer, Learner]:
-    """The buffer and learner (with its controller, set up in ``runner``) of a run whose ``runner``
-    is built: the env's info goes into ``args`` first. Benchmarks that drive the loop themselves
-    build their runs with it too."""
-    env_info = runner.get_env_info()
-    apply_env_info(args, env_info)
-    scheme, groups, preprocess = build_scheme(env_info, args)
-    buffer_device = "cpu" if args.buffer_cpu_only else args.device
-    buffer = ReplayBuffer(scheme, groups, args.buffer_size, runner.max_seq_length, preprocess, device=buffer_device)
-    mac = mac_registry[args.mac](buffer.scheme, groups, args)
-    runner.setup(scheme=scheme, groups=groups, preprocess=preprocess, mac=mac)
-    return buffer, learner_registry[args.learner](mac, buffer.scheme, logger, args)
-
-
 def run_sequential(args: SimpleNamespace, logger: Logger) -> None:
     """Build every component, then train until ``t_max`` env steps (or only evaluate)."""
     runner = runner_registry[args.runner](args=args, logger=logger)
     try:
-        buffer, learner = build_components(args, runner, logger)
+        components = build_run(args, runner, logger)
+        buffer, learner = components.buffer, components.learner
         if args.use_cuda:
             learner.cuda()
 

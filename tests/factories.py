@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from components.scheme import apply_env_info
+from components.env_info import EnvInfo
+from experiment.build import set_epymarl_sizes
 from run import make_args
 from utils.config import load_config
 
@@ -15,7 +16,9 @@ def make_test_args(env_info: dict, alg: str = "mappo", env: str = "gymma", **ove
     config["seed"] = 0
     config.update(overrides)
     args = make_args(config)
-    apply_env_info(args, env_info)
+    info = EnvInfo.from_env(env_info)
+    set_epymarl_sizes(args, info)
+    args.test_action_kind = info.action_kind  # the tests' own label of the env they size args for; no component reads it
     return args
 
 

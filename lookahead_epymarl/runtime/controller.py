@@ -15,27 +15,30 @@ from typing import Any, Mapping
 
 import torch
 
+from components.env_info import EnvInfo
 from components.episode_buffer import EpisodeBatch
 from components.scheme import build_scheme
 from controllers import REGISTRY as core_mac_registry
 from controllers.lookahead_controller import LookaheadMAC
-from lookahead_epymarl.runtime.settings import core_args
+from lookahead_epymarl.runtime.settings import core_args, env_info_from_epymarl
 
 
-def core_scheme(args: SimpleNamespace) -> tuple[dict, dict, dict, dict]:
+def core_scheme(env_info: EnvInfo, args: SimpleNamespace) -> tuple[dict, dict, dict, dict]:
     """(scheme, groups, preprocess, scheme with the derived fields) of the core for this run."""
-    scheme, groups, preprocess = build_scheme(args.env_info, args)
+    scheme, groups, preprocess = build_scheme(env_info, args)
     derived = EpisodeBatch(scheme, groups, 1, 1, preprocess=preprocess).scheme  # + actions_onehot, filled
     return scheme, groups, preprocess, derived
 
 
 class PluginMAC:
     """A core controller (``core_mac``) behind EPyMARL's controller interface; ``args`` (the core's,
-    completed from EPyMARL's) is shared with the plugin's learner."""
+    completed from EPyMARL's) and ``env_info`` (the core's view of EPyMARL's env) are shared with the
+    plugin's learner."""
 
     def __init__(self, core_mac: str, scheme: Mapping[str, Any], groups: Mapping[str, int], args: SimpleNamespace) -> None:
-        self.args = core_args(args, scheme, core_mac)
-        self.core = core_mac_registry[core_mac](core_scheme(self.args)[3], groups, self.args)
+        self.args = core_args(args, core_mac)
+        self.env_info = env_info_from_epymarl(args, scheme)
+        self.core = core_mac_registry[core_mac](core_scheme(self.env_info, self.args)[3], groups, self.args)
         self.action_selector = self.core.action_selector  # EPyMARL's runners log its epsilon, if any
 
     @property

@@ -14,7 +14,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any, Mapping
 
-from learners import REGISTRY as core_learner_registry
+from experiment.build import build_learner
 from lookahead_epymarl.runtime.batch import core_batch, store_behaviour_log_probs
 from lookahead_epymarl.runtime.controller import PluginMAC, core_scheme
 from lookahead_epymarl.runtime.names import CORE_MACS
@@ -28,12 +28,12 @@ class PluginLearner:
         if not isinstance(mac, PluginMAC):
             raise bad_value("mac", args.mac, f"one of {', '.join(CORE_MACS)} (the plugin's) with learner={args.learner}")
         self.mac = mac
-        self.args = mac.args
-        self.scheme, self.groups, self.preprocess, derived = core_scheme(self.args)
-        self.learner = core_learner_registry[core_learner](mac.core, derived, logger, self.args)
+        self.args = SimpleNamespace(**{**vars(mac.args), "learner": core_learner})  # the controller's, naming the core's learner
+        self.scheme, self.groups, self.preprocess, derived = core_scheme(mac.env_info, self.args)
+        self.learner = build_learner(mac.core, derived, logger, self.args, mac.env_info)
 
     def train(self, batch: Any, t_env: int, episode_num: int) -> dict[str, float]:
-        converted = core_batch(batch, self.scheme, self.groups, self.preprocess, self.args.env_info["episode_limit"])
+        converted = core_batch(batch, self.scheme, self.groups, self.preprocess, self.mac.env_info.episode_limit)
         if "log_prob" in converted.scheme:
             store_behaviour_log_probs(converted, self.mac.behaviour)
         return self.learner.train(converted, t_env, episode_num)

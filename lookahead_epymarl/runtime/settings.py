@@ -1,10 +1,10 @@
 """The core's run settings from EPyMARL's args, checked as the core's ``main.py`` checks its own.
 
 EPyMARL's ``run.py`` gives components the merged config as a namespace plus ``n_agents``,
-``n_actions``, ``state_shape`` and ``device``; it sets no ``obs_shape``, ``episode_limit``,
-``action_kind`` or ``env_info``, which the core's components read. These come from the scheme
-(observation size; EPyMARL stores discrete actions only, as indices ``(1,)``) and from
-``env_args.time_limit`` (gymma's episode limit). Core keys the yaml lacks take the core's
+``n_actions``, ``state_shape`` and ``device`` (the core's wiring sets the same three sizes). The
+rest of the core's :class:`EnvInfo` comes from the scheme (observation size; EPyMARL stores
+discrete actions only, as indices ``(1,)``) and from ``env_args.time_limit`` (gymma's episode
+limit). Core keys the yaml lacks take the core's
 defaults; ``rollout_length`` is 0 because EPyMARL's runners always play whole episodes.
 """
 
@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import torch
 import yaml
 
-from components.scheme import apply_env_info
+from components.env_info import EnvInfo
 from experiment.config_checks import check_config
 from lookahead_epymarl.runtime.names import CORE_LEARNERS
 from utils.config import CONFIG_DIR, ConfigError, bad_value
@@ -32,7 +32,7 @@ def core_defaults() -> dict[str, Any]:
         return yaml.safe_load(f)
 
 
-def env_info_from_epymarl(args: SimpleNamespace, scheme: Mapping[str, Any]) -> dict[str, Any]:
+def env_info_from_epymarl(args: SimpleNamespace, scheme: Mapping[str, Any]) -> EnvInfo:
     """The core's env info, from what EPyMARL's run.py and scheme tell (see the module docstring).
 
     ``episode_limit`` is ``env_args.time_limit`` when the env has one (gymma); None otherwise.
@@ -45,21 +45,21 @@ def env_info_from_epymarl(args: SimpleNamespace, scheme: Mapping[str, Any]) -> d
         )
     obs_shape = _as_tuple(scheme["obs"]["vshape"])
     state_shape = _as_tuple(args.state_shape)
-    return {
-        "n_agents": args.n_agents,
-        "n_actions": args.n_actions,
-        "state_shape": state_shape[0] if len(state_shape) == 1 else state_shape,
-        "obs_shape": obs_shape[0] if len(obs_shape) == 1 else obs_shape,
-        "episode_limit": (args.env_args or {}).get("time_limit"),
-        "action_kind": "discrete",
-    }
+    return EnvInfo(
+        n_agents=args.n_agents,
+        n_actions=args.n_actions,
+        state_shape=state_shape[0] if len(state_shape) == 1 else state_shape,
+        obs_shape=obs_shape[0] if len(obs_shape) == 1 else obs_shape,
+        episode_limit=(args.env_args or {}).get("time_limit"),
+        action_kind="discrete",
+    )
 
 
 def _as_tuple(shape: Any) -> tuple:
     return tuple(shape) if isinstance(shape, (tuple, list)) else (shape,)
 
 
-def core_args(args: SimpleNamespace, scheme: Mapping[str, Any], core_mac: str) -> SimpleNamespace:
+def core_args(args: SimpleNamespace, core_mac: str) -> SimpleNamespace:
     """The core's args for a run whose controller is the plugin's over the core's ``core_mac``.
 
     Raises :class:`ConfigError` (one line naming the bad value and what is allowed) where the core's
@@ -78,6 +78,4 @@ def core_args(args: SimpleNamespace, scheme: Mapping[str, Any], core_mac: str) -
                 key, config[key], f"batch_size_run ({n_run}): each update must see exactly the episodes of the "
                 "last rollout, whose behaviour policy the plugin recomputes (EPyMARL's buffer would keep older ones)"
             )
-    core = SimpleNamespace(**config)
-    apply_env_info(core, env_info_from_epymarl(args, scheme))
-    return core
+    return SimpleNamespace(**config)

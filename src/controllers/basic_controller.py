@@ -11,6 +11,7 @@ import torch
 from components.action_distributions import CategoricalActions, DiagGaussianActions
 from components.action_selectors import REGISTRY as action_selector_registry
 from components.episode_buffer import EpisodeBatch
+from components.scheme import has_continuous_actions
 from modules.agents import REGISTRY as agent_registry
 from modules.agents.gaussian_agent import GaussianAgent
 from modules.inputs import action_feature_size, agent_ids, last_actions
@@ -25,7 +26,7 @@ class BasicMAC:
     features, then (``obs_agent_id``) its one-hot id. ``forward`` keeps the recurrent hidden state
     between calls, so callers step t = 0, 1, ... after ``init_hidden``.
 
-    Continuous actions (``args.action_kind == "continuous"``): the agent network gives the mean of
+    Continuous actions (float actions in the scheme): the agent network gives the mean of
     a diagonal Gaussian (:class:`GaussianAgent` adds the learnable std); actions are sampled from
     it, or its mean in greedy tests, and stored raw (the env clips them to its bounds).
     """
@@ -34,7 +35,7 @@ class BasicMAC:
         self.n_agents = args.n_agents
         self.args = args
         self.agent_output_type = args.agent_output_type
-        self.continuous = getattr(args, "action_kind", "discrete") == "continuous"  # set by run from the env
+        self.continuous = has_continuous_actions(scheme)
         self.action_selector = action_selector_registry[args.action_selector](args)
         self.agent = agent_registry[args.agent](self._get_input_shape(scheme), args)
         if self.continuous:

@@ -30,8 +30,9 @@ from components.action_selectors import REGISTRY as selector_registry
 from controllers import REGISTRY as mac_registry
 from controllers.lookahead_controller import BASE_MACS
 from envs import REGISTRY as env_registry
+from experiment.build import LEARNER_BUILDERS
+from experiment.lookahead import BASE_LEARNERS, IMAGINED_RUNNERS
 from learners import REGISTRY as learner_registry
-from learners.lookahead_learner import BASE_LEARNERS, IMAGINED_RUNNERS
 from learners.minibatches import MINI_BATCH_UNITS, needs_whole_episodes
 from modules.agents import REGISTRY as agent_registry
 from modules.critics import REGISTRY as critic_registry
@@ -156,7 +157,7 @@ CHOICES: dict[str, Collection[str]] = {
     "runner": runner_registry,  # runners of a real env only
     "mac": mac_registry,
     "env": env_registry,
-    "learner": learner_registry,
+    "learner": {**learner_registry, **LEARNER_BUILDERS},
     "agent": agent_registry,
     "critic_type": critic_registry,
     "action_selector": selector_registry,

@@ -43,7 +43,7 @@ class HAPPOLearner(PPOLearner):
     def _make_actor_optimisers(self) -> None:
         """One Adam per agent, over that agent's own parameters only."""
         self.agent_optimisers = [
-            Adam(self.mac.agent_parameters(agent), lr=self.actor_lr, eps=self.args.adam_eps)
+            Adam(self.mac.agent_parameters(agent), lr=self.settings.actor_lr, eps=self.settings.adam_eps)
             for agent in range(self.n_agents)
         ]
 
@@ -62,7 +62,7 @@ class HAPPOLearner(PPOLearner):
         order = self.agent_order()
         actor_stats: dict[str, list[float]] = {}
         for agent in order:
-            for _ in range(self.args.epochs):
+            for _ in range(self.settings.epochs):
                 for mb in self._minibatches(batch, mask):
                     step_stats = self._agent_step(
                         agent, mb.batch, mb.select(actions), mb.select(advantages), mb.select(start),
@@ -74,7 +74,7 @@ class HAPPOLearner(PPOLearner):
                 new_log_probs = self.policy_log_probs(batch, actions[:, :, [agent]], agents=[agent])[..., 0]
                 factor = factor * torch.exp(new_log_probs - behaviour[..., agent]) * mask[..., agent]
 
-        for _ in range(self.args.epochs):
+        for _ in range(self.settings.epochs):
             for mb in self._minibatches(batch, mask):
                 critic_stats = self._critic_step(mb.batch, mb.select(targets), mb.select(old_values), mb.select(mask))
         self._update_target_critic()
@@ -114,13 +114,13 @@ class HAPPOLearner(PPOLearner):
             batch, actions[:, :, only], advantages[..., only], start[..., only], behaviour[..., only],
             mask[..., only], agents=only,
         )
-        objective = factor * surrogate[..., 0] + self.args.entropy_coef * entropy[..., 0]
+        objective = factor * surrogate[..., 0] + self.settings.entropy_coef * entropy[..., 0]
         loss = -masked_mean(objective, mask[..., agent])
         params = self.mac.agent_parameters(agent)
         optimiser = self.agent_optimisers[agent]
         optimiser.zero_grad()
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.args.grad_norm_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.settings.grad_norm_clip)
         check_update(self, f"actor of agent {agent}", loss, grad_norm, params)
         optimiser.step()
         return {"pg_loss": loss.item(), "agent_grad_norm": grad_norm.item(), **stats}

@@ -36,48 +36,22 @@ from __future__ import annotations
 import copy
 import os
 from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 from torch.distributions import kl_divergence
 
 from components.episode_buffer import EpisodeBatch
 from components.interfaces import StatLogger
-from components.scheme import build_scheme
 from controllers.lookahead_controller import LookaheadMAC
-from learners.happo_learner import HAPPOLearner
 from learners.ppo_learner import PPOLearner, importance_weight
-from modules.world_models.dynamics_model import DynamicsModel
-from modules.world_models.env_dynamics import EnvDynamics
+from learners.settings import LookaheadSettings
 from modules.world_models.model_trainer import ModelTrainer
 from runners.imagined_runner import ImaginedRunner
 from utils.checkpoint import atomic_torch_save
-from utils.config import ConfigError
-from utils.logging import PrefixedLogger, log_if_due
+from utils.logging import log_if_due
 from utils.random_stream import RandomStream
 from utils.timehelper import timed
-
-BASE_LEARNERS = {"happo_learner": HAPPOLearner, "ppo_learner": PPOLearner}
-"""The learners Lookahead wraps (``lka_base_learner``)."""
-IMAGINED_RUNNERS = {"imagined": ImaginedRunner}
-"""What rolls the lookahead policy out in the model (``lka_runner``); no runner of a real env."""
-
-
-def lookahead_args(args: SimpleNamespace) -> SimpleNamespace:
-    """The base learner's settings for the imagined update: its own epochs, mini-batches and
-    entropy bonus; plain GAE and one trust-region update (imagined data are on-policy: the paper's
-    one policy update inside the model)."""
-    return SimpleNamespace(
-        **{
-            **vars(args),
-            "epochs": args.lka_epochs,
-            "mini_batches": args.lka_mini_batches,
-            "entropy_coef": args.lka_entropy_coef,
-            "advantage_estimator": "gae",
-            "ppo_updates_per_batch": 1,
-        }
-    )
 
 
 @dataclass
@@ -91,59 +65,20 @@ class LookaheadParts:
     random_stream: RandomStream
 
 
-def build_lookahead_learner(mac: LookaheadMAC, scheme: Mapping[str, Any], logger: StatLogger,
-                            args: SimpleNamespace) -> LookaheadLearner:
-    """``REGISTRY["lookahead_learner"]``, called as EPyMARL calls every learner: the base learner
-    of the real policy and, with ``lookahead: True``, Lookahead's parts, all built from ``args``
-    and handed to :class:`LookaheadLearner`. The parts are built on Lookahead's own random stream,
-    so they draw no number the run would have drawn."""
-    real = BASE_LEARNERS[args.lka_base_learner](mac.real, scheme, logger, args)
-    if not args.lookahead:
-        return LookaheadLearner(mac, real, None, logger, args)
-    cuda_devices = list(range(torch.cuda.device_count())) if str(args.device).startswith("cuda") else []
-    random_stream = RandomStream(args.seed + 1, cuda_devices)  # Lookahead's own, apart from the run's
-    with random_stream.active():
-        imagined_args = lookahead_args(args)
-        lookahead = BASE_LEARNERS[args.lka_base_learner](mac.lookahead, scheme, PrefixedLogger(logger, "lka_"),
-                                                          imagined_args)
-        model, model_trainer = _imagination_model(args)
-        imagined = IMAGINED_RUNNERS[args.lka_runner](args=imagined_args, logger=logger)
-        imagined.setup(*build_scheme(args.env_info, args), mac.lookahead, model)
-    return LookaheadLearner(mac, real, LookaheadParts(lookahead, model_trainer, imagined, random_stream), logger, args)
-
-
-def _imagination_model(args: SimpleNamespace) -> tuple[Any, ModelTrainer | None]:
-    """What the imagined rollouts step through, and its trainer: the learned dynamics model, or with
-    ``lka_model: env`` the env's published dynamics (nothing to train)."""
-    reward_dim = 1 if args.common_reward else args.n_agents
-    if args.lka_model == "env":
-        if "true_dynamics" not in args.env_info:
-            raise ConfigError(
-                f"bad value for 'lka_model': 'env'; allowed: learned (env_args.key="
-                f"{args.env_args.get('key')!r} publishes no batched dynamics; 'env' needs an env that "
-                "does, e.g. the toy game)")
-        return EnvDynamics(args.env_info["true_dynamics"], reward_dim), None
-    model = DynamicsModel.from_env_info(
-        args.env_info, reward_dim, n_models=args.model_n_models, hidden_dim=args.model_hidden_dim,
-        hidden_layers=args.model_hidden_layers, symlog_rewards=args.model_symlog_rewards,
-    ).to(args.device)
-    return model, ModelTrainer(model, lr=args.model_lr, batch_size=args.model_batch_size,
-                               buffer_size=args.model_buffer_size)
-
-
 class LookaheadLearner:
-    """A base learner plus Lookahead's parts (see the module docstring); built by
-    :func:`build_lookahead_learner`. ``parts`` None: ``lookahead: False``, the base learner alone."""
+    """A base learner plus Lookahead's parts (see the module docstring), all passed in (the
+    experiment wiring builds them, ``experiment.lookahead``). ``parts`` None: ``lookahead: False``,
+    the base learner alone."""
 
     def __init__(self, mac: LookaheadMAC, real: PPOLearner, parts: LookaheadParts | None, logger: StatLogger,
-                 args: SimpleNamespace) -> None:
-        self.args = args
+                 settings: LookaheadSettings) -> None:
+        self.settings = settings
         self.mac = mac
         self.logger = logger
         self.real = real
         self.enabled = parts is not None
         self.real_steps = 0  # real transitions the model has seen
-        self.log_stats_t = -args.learner_log_interval - 1
+        self.log_stats_t = -settings.learner_log_interval - 1
         if parts is not None:
             self.lookahead, self.model_trainer = parts.lookahead, parts.model_trainer
             self.imagined, self.random_stream = parts.imagined, parts.random_stream
@@ -169,15 +104,15 @@ class LookaheadLearner:
             with timed(stats, "time_model"):  # lines 7 and 4: the data join B, the model learns on B
                 stats.update(self._learn_model(batch))
             self._sync_lookahead()  # line 5 starts from the real policy: pi~ <- pi^{k+1}
-            if self.real_steps >= self.args.lka_warmup_steps:
-                for _ in range(self.args.lka_steps):  # line 5: imagine with it, update once -> pi~^{k+2}
+            if self.real_steps >= self.settings.lka_warmup_steps:
+                for _ in range(self.settings.lka_steps):  # line 5: imagine with it, update once -> pi~^{k+2}
                     stats.update(self._look_ahead(batch, t_env, episode_num))
         self._log(stats, t_env)
         return {**real_stats, **stats}
 
     def _diagnostics_due(self, t_env: int) -> bool:
         """Whether this call logs: the KL and rho diagnostics cost three extra passes over the batch."""
-        return t_env - self.log_stats_t >= self.args.learner_log_interval
+        return t_env - self.log_stats_t >= self.settings.learner_log_interval
 
     def _learn_model(self, batch: EpisodeBatch) -> dict[str, float]:
         """Add the batch's real transitions to the model's buffer and train ``mlearn_steps`` steps on
@@ -188,7 +123,7 @@ class LookaheadLearner:
         stats: dict[str, float] = {}
         self.real_steps += self.model_trainer.add_episodes(batch)
         if len(self.model_trainer.train_buffer) > 0:  # a tiny first batch may all be held out for validation
-            stats.update(self.model_trainer.train_steps(self.args.mlearn_steps))
+            stats.update(self.model_trainer.train_steps(self.settings.mlearn_steps))
         validation = self.model_trainer.validation_metrics()
         stats.update({key.replace("model_", "model_val_", 1): value for key, value in validation.items()})
         return stats
@@ -214,7 +149,7 @@ class LookaheadLearner:
         last one of an episode included (a one-step episode has no other); never a final state,
         whose slot is unfilled."""
         rows, steps = (batch["filled"][:, :-1, 0] > 0).nonzero(as_tuple=True)
-        n = self.args.lka_rollouts
+        n = self.settings.lka_rollouts
         pick = torch.randperm(len(rows))[:n] if len(rows) >= n else torch.randint(len(rows), (n,))
         rows, steps = rows[pick], steps[pick]
         return batch["state"][rows, steps], batch["obs"][rows, steps]
@@ -263,7 +198,7 @@ class LookaheadLearner:
         return stats
 
     def _log(self, stats: dict[str, float], t_env: int) -> None:
-        self.log_stats_t = log_if_due(self.logger, stats, t_env, self.log_stats_t, self.args.learner_log_interval)
+        self.log_stats_t = log_if_due(self.logger, stats, t_env, self.log_stats_t, self.settings.learner_log_interval)
 
     # ------------------------------------------------------------------ devices and checkpoints
     def cuda(self) -> None:

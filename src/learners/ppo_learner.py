@@ -45,7 +45,8 @@ from torch.optim import Adam
 from components.episode_buffer import EpisodeBatch
 from components.interfaces import Controller, StatLogger
 from components.running_mean_std import RunningMeanStd
-from learners.minibatches import MiniBatch, minibatches, uses_transitions
+from learners.minibatches import MiniBatch, minibatches
+from learners.settings import PPOSettings
 from modules.critics import REGISTRY as critic_registry
 from utils.checkpoint import atomic_torch_save
 from utils.finite_checks import check_update
@@ -107,34 +108,34 @@ def weight_stats(log_weight: torch.Tensor, mask: torch.Tensor) -> dict[str, floa
 class PPOLearner:
     """Clipped-surrogate actor + state-value critic, trained on-policy (see module docstring)."""
 
-    def __init__(self, mac: Controller, scheme: Mapping[str, Any], logger: StatLogger, args: SimpleNamespace) -> None:
-        self.args = args
+    def __init__(self, mac: Controller, scheme: Mapping[str, Any], logger: StatLogger, args: SimpleNamespace,
+                 settings: PPOSettings | None = None) -> None:
+        """EPyMARL's learner call; ``settings``: this learner's update settings where they differ from
+        the config's (Lookahead's imagined update), else read from ``args`` once."""
+        self.settings = PPOSettings.from_args(args) if settings is None else settings
+        s = self.settings
         self.n_agents = args.n_agents
         self.logger = logger
         self.mac = mac
-        self.actor_lr = args.actor_lr if args.actor_lr is not None else args.lr
-        self.critic_lr = args.critic_lr if args.critic_lr is not None else args.lr
         self._make_actor_optimisers()
 
         self.critic = critic_registry[args.critic_type](scheme, args)
         self.target_critic = copy.deepcopy(self.critic)
         self.critic_params = list(self.critic.parameters())
-        self.critic_optimiser = Adam(self.critic_params, lr=self.critic_lr, eps=args.adam_eps)
+        self.critic_optimiser = Adam(self.critic_params, lr=s.critic_lr, eps=s.adam_eps)
         self.critic_training_steps = 0
         self.last_target_update_step = 0
 
-        self.advantage_estimator = ADVANTAGE_ESTIMATORS[args.advantage_estimator]
-        self.transition_minibatches = uses_transitions(args)
-        device = args.device
-        reward_shape = (1,) if args.common_reward else (self.n_agents,)
-        self.reward_stats = RunningMeanStd(reward_shape, device=device) if args.standardise_rewards else None
-        self.return_stats = RunningMeanStd((self.n_agents,), device=device) if args.standardise_returns else None
-        self.log_stats_t = -args.learner_log_interval - 1
+        self.advantage_estimator = ADVANTAGE_ESTIMATORS[s.advantage_estimator]
+        reward_shape = (1,) if s.common_reward else (self.n_agents,)
+        self.reward_stats = RunningMeanStd(reward_shape, device=s.device) if s.standardise_rewards else None
+        self.return_stats = RunningMeanStd((self.n_agents,), device=s.device) if s.standardise_returns else None
+        self.log_stats_t = -s.learner_log_interval - 1
 
     def _make_actor_optimisers(self) -> None:
         """One Adam over all actor parameters (HAPPO makes one per agent)."""
         self.agent_params = list(self.mac.parameters())
-        self.agent_optimiser = Adam(self.agent_params, lr=self.actor_lr, eps=self.args.adam_eps)
+        self.agent_optimiser = Adam(self.agent_params, lr=self.settings.actor_lr, eps=self.settings.adam_eps)
 
     # ------------------------------------------------------------------ one update
     def train(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> dict[str, float]:
@@ -149,7 +150,7 @@ class PPOLearner:
         with torch.no_grad():
             behaviour = self.behaviour_log_probs(batch, actions)  # log mu: the sampler stays the sampler
         data = BatchTensors(actions, behaviour, rewards, terminated, mask)
-        for update in range(self.args.ppo_updates_per_batch):
+        for update in range(self.settings.ppo_updates_per_batch):
             stats = self._update(batch, data, first=update == 0)
         self._log(stats, t_env)
         return stats
@@ -159,7 +160,7 @@ class PPOLearner:
         the ``first`` of a batch folds its first epoch's returns into the return normaliser."""
         actions, behaviour, rewards, terminated, mask = data
         start, old_values, log_rho = self._update_start(batch, actions, behaviour)
-        for epoch in range(self.args.epochs):
+        for epoch in range(self.settings.epochs):
             advantages, returns = self._advantages(batch, rewards, terminated, mask, log_rho)
             if first and epoch == 0:
                 self._fold_into_return_stats(returns, mask)
@@ -211,14 +212,14 @@ class PPOLearner:
         """For off-policy estimators (V-trace): log pi^k(a_t) - log mu(a_t) of the policy before this
         update against the behaviour policy, joint (summed over agents, ``[B, T, 1]``) or per agent
         (``vtrace_ratio``); None for on-policy estimators."""
-        if self.args.advantage_estimator != "vtrace":
+        if self.settings.advantage_estimator != "vtrace":
             return None
         log_rho = start - behaviour
-        return log_rho if self.args.vtrace_ratio == "per_agent" else log_rho.sum(-1, keepdim=True)
+        return log_rho if self.settings.vtrace_ratio == "per_agent" else log_rho.sum(-1, keepdim=True)
 
     def _minibatches(self, batch: EpisodeBatch, mask: torch.Tensor) -> Iterator[MiniBatch]:
         """``mini_batches`` random disjoint mini-batches of ``batch`` (see ``learners.minibatches``)."""
-        return minibatches(batch, mask[..., 0] > 0, self.args.mini_batches, self.transition_minibatches)
+        return minibatches(batch, mask[..., 0] > 0, self.settings.mini_batches, self.settings.transition_minibatches)
 
     # ------------------------------------------------------------------ critic
     @torch.no_grad()
@@ -243,13 +244,13 @@ class PPOLearner:
             values,
             terminated,
             mask,
-            self.args.gamma,
-            nsteps=self.args.q_nstep,
-            gae_lambda=self.args.gae_lambda,
+            self.settings.gamma,
+            nsteps=self.settings.q_nstep,
+            gae_lambda=self.settings.gae_lambda,
             target_values=target_values,
             **({} if log_rho is None else {"log_rho": log_rho}),
         )
-        if self.args.normalise_advantages:
+        if self.settings.normalise_advantages:
             advantages = standardise(advantages, mask)
         return advantages, returns
 
@@ -264,8 +265,8 @@ class PPOLearner:
         return returns if self.return_stats is None else self.return_stats.normalise(returns)
 
     def _value_error(self, values: torch.Tensor, returns: torch.Tensor) -> torch.Tensor:
-        if self.args.value_loss == "huber":
-            return F.huber_loss(values, returns, reduction="none", delta=self.args.huber_delta)
+        if self.settings.value_loss == "huber":
+            return F.huber_loss(values, returns, reduction="none", delta=self.settings.huber_delta)
         return (values - returns) ** 2
 
     def _critic_step(
@@ -274,14 +275,14 @@ class PPOLearner:
         """One gradient step of the critic towards ``returns`` (optionally clipped around ``old_values``)."""
         values = self.critic(batch, transition_steps(batch))[..., 0]  # not the final slot's
         error = self._value_error(values, returns)
-        if self.args.value_clip > 0:  # the clipped value loss of MAPPO / HARL
-            clip = self.args.value_clip
+        if self.settings.value_clip > 0:  # the clipped value loss of MAPPO / HARL
+            clip = self.settings.value_clip
             clipped = old_values + (values - old_values).clamp(-clip, clip)
             error = torch.max(error, self._value_error(clipped, returns))
         loss = masked_mean(error, mask)
         self.critic_optimiser.zero_grad()
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.critic_params, self.args.grad_norm_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.critic_params, self.settings.grad_norm_clip)
         check_update(self, "critic", loss, grad_norm, self.critic_params)
         self.critic_optimiser.step()
         self.critic_training_steps += 1
@@ -300,7 +301,7 @@ class PPOLearner:
         }
 
     def _update_target_critic(self) -> None:
-        tau_or_interval = self.args.target_update_interval_or_tau
+        tau_or_interval = self.settings.target_update_interval_or_tau
         if tau_or_interval <= 1.0:  # Polyak averaging with tau
             with torch.no_grad():
                 for target, source in zip(self.target_critic.parameters(), self.critic.parameters()):
@@ -327,10 +328,10 @@ class PPOLearner:
         networks; the tensors given (and returned) are theirs, ``[B, T, len(agents), ...]``."""
         policy = self.mac.policy_distribution(self.mac.unroll(batch, agents=agents), agents)
         log_pi = policy.log_prob(actions)
-        eps = self.args.eps_clip
-        if self.args.lka_trust_region == "pi_k":  # psi(mu, pi^k): J(pi, mu) within pi^k's trust region
+        eps = self.settings.eps_clip
+        if self.settings.lka_trust_region == "pi_k":  # psi(mu, pi^k): J(pi, mu) within pi^k's trust region
             ratio = torch.exp(log_pi - start)  # r = pi / pi^k, clipped around pi^k
-            weight = importance_weight(start - behaviour, self.args.lka_weight_clip)  # w = pi^k / mu (detached)
+            weight = importance_weight(start - behaviour, self.settings.lka_weight_clip)  # w = pi^k / mu (detached)
         else:  # "mu", the authors' released code: r = pi / mu, clipped around mu
             ratio = torch.exp(log_pi - behaviour)
             weight = None
@@ -363,17 +364,17 @@ class PPOLearner:
     ) -> dict[str, float]:
         """One gradient step on the clipped surrogate with entropy bonus, all agents at once."""
         surrogate, entropy, stats = self._surrogate(batch, actions, advantages, start, behaviour, mask)
-        loss = -masked_mean(surrogate + self.args.entropy_coef * entropy, mask)
+        loss = -masked_mean(surrogate + self.settings.entropy_coef * entropy, mask)
         self.agent_optimiser.zero_grad()
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.agent_params, self.args.grad_norm_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.agent_params, self.settings.grad_norm_clip)
         check_update(self, "actor", loss, grad_norm, self.agent_params)
         self.agent_optimiser.step()
         return {"pg_loss": loss.item(), "agent_grad_norm": grad_norm.item(), **stats}
 
     # ------------------------------------------------------------------ logging and persistence
     def _log(self, stats: dict[str, float], t_env: int) -> None:
-        self.log_stats_t = log_if_due(self.logger, stats, t_env, self.log_stats_t, self.args.learner_log_interval)
+        self.log_stats_t = log_if_due(self.logger, stats, t_env, self.log_stats_t, self.settings.learner_log_interval)
 
     def cuda(self) -> None:
         self.mac.cuda()

@@ -50,7 +50,7 @@ def make_args(kind: str, config: dict):
 
 
 def buffer_scheme(args):
-    scheme, groups, preprocess = build_scheme(env_info(args.action_kind), args)
+    scheme, groups, preprocess = build_scheme(env_info(args.test_action_kind), args)
     return EpisodeBatch(scheme, groups, 1, 2, preprocess=preprocess).scheme, groups
 
 
@@ -72,11 +72,11 @@ def build_learner(learner_class: type[HAPPOLearner], kind: str, config: dict, se
 def make_batch(args, seed: int = 0) -> EpisodeBatch:
     """Episodes of ``LENGTHS`` (the short ones terminate); random available actions (discrete) or
     actions around 0.1 (continuous); random observations, states and rewards."""
-    scheme, groups, preprocess = build_scheme(env_info(args.action_kind), args)
+    scheme, groups, preprocess = build_scheme(env_info(args.test_action_kind), args)
     batch = EpisodeBatch(scheme, groups, len(LENGTHS), EPISODE_LIMIT + 1, preprocess=preprocess)
     g = torch.Generator().manual_seed(seed)
     for b, length in enumerate(LENGTHS):
-        if args.action_kind == "discrete":
+        if args.test_action_kind == "discrete":
             avail = (torch.rand(length + 1, N_AGENTS, ACTION_DIM, generator=g) < 0.7).int()
             avail[..., 0] |= (avail.sum(-1) == 0).int()
             actions = torch.multinomial(avail[:length].float().reshape(-1, ACTION_DIM), 1, generator=g)
@@ -176,12 +176,12 @@ class FullUnrollHAPPO(HAPPOLearner):
         only_this_agent = torch.zeros_like(mask)
         only_this_agent[..., agent] = mask[..., agent]
         surrogate, entropy, stats = self._surrogate(batch, actions, advantages, start, old_log_probs, only_this_agent)
-        objective = factor * surrogate[..., agent] + self.args.entropy_coef * entropy[..., agent]
+        objective = factor * surrogate[..., agent] + self.settings.entropy_coef * entropy[..., agent]
         loss = -masked_mean(objective, mask[..., agent])
         params = self.mac.agent_parameters(agent)
         self.agent_optimisers[agent].zero_grad()
         loss.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.args.grad_norm_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.settings.grad_norm_clip)
         self.agent_optimisers[agent].step()
         return {"pg_loss": loss.item(), "agent_grad_norm": grad_norm.item(), **stats}
 
@@ -192,7 +192,7 @@ def test_happo_train_equals_the_full_unroll_reference(kind, config):
     """Two train calls (2 epochs x 2 mini-batches, 3 agents): same parameters, critic and stats."""
     learner = build_learner(HAPPOLearner, kind, config)
     reference = build_learner(FullUnrollHAPPO, kind, config)
-    batch = make_batch(learner.args)
+    batch = make_batch(learner.mac.args)
     for call in range(2):
         results = []
         for trained in (learner, reference):

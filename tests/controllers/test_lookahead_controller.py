@@ -49,7 +49,7 @@ def test_training_samples_with_lookahead_and_tests_with_the_real_policy(env, ove
 
     filled = test_batch["filled"][:, :-1, 0] > 0
     greedy = test_batch["actions"][:, :-1][filled]
-    if args.action_kind == "continuous":
+    if runner.get_env_info()["action_kind"] == "continuous":
         torch.testing.assert_close(greedy, policy(mac.real, test_batch).mean[filled])
     else:
         probs = policy(mac.real, test_batch).probs.masked_fill(test_batch["avail_actions"][:, :-1] == 0, -1.0)

@@ -17,7 +17,9 @@ import time
 import torch
 
 from components.episode_buffer import EpisodeBatch
-from components.scheme import apply_env_info, build_scheme
+from components.env_info import EnvInfo
+from components.scheme import build_scheme
+from experiment.build import set_epymarl_sizes
 from controllers import REGISTRY as mac_registry
 from learners import REGISTRY as learner_registry
 from run import load_checkpoint, make_args
@@ -60,7 +62,7 @@ def build_learner(overrides: dict):
     runner = runner_registry[args.runner](args=args, logger=FakeLogger())
     env_info = runner.get_env_info()
     runner.close_env()
-    apply_env_info(args, env_info)
+    set_epymarl_sizes(args, EnvInfo.from_env(env_info))
     scheme, groups, preprocess = build_scheme(env_info, args)
     buffer_scheme = EpisodeBatch(scheme, groups, 1, 2, preprocess=preprocess).scheme
     mac = mac_registry[args.mac](buffer_scheme, groups, args)

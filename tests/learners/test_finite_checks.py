@@ -11,10 +11,11 @@ from __future__ import annotations
 import pytest
 import torch
 
+from components.env_info import EnvInfo
 from components.episode_buffer import EpisodeBatch
 from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
-from learners import REGISTRY as learner_registry
+from experiment.build import build_learner
 from tests.factories import FakeLogger, make_test_args
 from utils.finite_checks import NonFiniteError, check_update
 
@@ -34,7 +35,7 @@ def build(alg: str, **overrides):
     buffer_scheme = EpisodeBatch(scheme, groups, 1, 2, preprocess=preprocess).scheme
     torch.manual_seed(0)
     mac = mac_registry[args.mac](buffer_scheme, groups, args)
-    return learner_registry[args.learner](mac, buffer_scheme, FakeLogger(), args), args
+    return build_learner(mac, buffer_scheme, FakeLogger(), args, EnvInfo.from_env(ENV_INFO)), args
 
 
 def make_batch(args, nan_reward_at: int | None = None, seed: int = 0) -> EpisodeBatch:

@@ -51,13 +51,13 @@ def build(kind: str = "discrete", n_agents: int = 2, seed: int = 0, logger=None,
 def make_batch(args, seed: int = 0, reward: float | None = None) -> EpisodeBatch:
     """Episodes of ``LENGTHS`` (the short ones terminate); actions drawn from available ones (discrete)
     or around 0.1 (continuous); rewards ``reward`` on every valid step, random if None."""
-    info = env_info(args.action_kind, args.n_agents)
+    info = env_info(args.test_action_kind, args.n_agents)
     scheme, groups, preprocess = build_scheme(info, args)
     batch = EpisodeBatch(scheme, groups, len(LENGTHS), EPISODE_LIMIT + 1, preprocess=preprocess)
     g = torch.Generator().manual_seed(seed)
     n = args.n_agents
     for b, length in enumerate(LENGTHS):
-        if args.action_kind == "discrete":
+        if args.test_action_kind == "discrete":
             avail = (torch.rand(length + 1, n, ACTION_DIM, generator=g) < 0.7).int()
             avail[..., 0] |= (avail.sum(-1) == 0).int()
             actions = torch.multinomial(avail[:length].float().reshape(-1, ACTION_DIM), 1, generator=g)
@@ -98,7 +98,7 @@ def taken_log_probs(learner: HAPPOLearner, batch: EpisodeBatch) -> torch.Tensor:
 
 def gae_by_hand(learner: HAPPOLearner, batch: EpisodeBatch) -> tuple[torch.Tensor, torch.Tensor]:
     """(advantages, returns) from the current critic, without the learner's own plumbing (raw rewards)."""
-    n, args = learner.n_agents, learner.args
+    n, args = learner.n_agents, learner.settings
     rewards = batch["reward"][:, :-1].expand(-1, -1, n)
     terminated = batch["terminated"][:, :-1].float().expand(-1, -1, n)
     mask = valid_mask(batch, n)
@@ -546,7 +546,7 @@ def test_normalised_advantages_have_zero_mean_unit_std(kind):
 )
 def test_minibatches_are_disjoint_episode_groups_covering_the_batch(mini_batches, n_groups, batch_size):
     learner, args = build(mini_batches=mini_batches, mini_batch_unit="episodes")
-    info = env_info(args.action_kind, args.n_agents)
+    info = env_info(args.test_action_kind, args.n_agents)
     batch = EpisodeBatch(*build_scheme(info, args)[:2], batch_size, 3)
     mask = torch.ones(batch_size, 2, args.n_agents)
 

@@ -18,10 +18,11 @@ import pytest
 import torch
 
 import learners.happo_learner as happo_module
+from components.env_info import EnvInfo
 from components.episode_buffer import EpisodeBatch
 from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
-from learners import REGISTRY as learner_registry
+from experiment.build import build_learner
 from learners.ppo_learner import per_agent, transition_tensors
 from tests.factories import FakeLogger, make_test_args
 from utils.returns import ADVANTAGE_ESTIMATORS
@@ -45,20 +46,20 @@ def build(alg: str, kind: str = "discrete", seed: int = 0, **overrides):
     buffer_scheme = EpisodeBatch(scheme, groups, 1, 2, preprocess=preprocess).scheme
     torch.manual_seed(seed)
     mac = mac_registry[args.mac](buffer_scheme, groups, args)
-    return learner_registry[args.learner](mac, buffer_scheme, FakeLogger(), args), args
+    return build_learner(mac, buffer_scheme, FakeLogger(), args, EnvInfo.from_env(info)), args
 
 
 def make_batch(args, seed: int = 0, reward_scale: float = 1.0, reward_offset: float = 0.0) -> EpisodeBatch:
     """Episodes of ``LENGTHS`` (the short ones terminate) with random obs, available actions, actions
     and rewards ``offset + scale * N(0, 1)``."""
-    info = env_info(args.action_kind, args.n_agents)
+    info = env_info(args.test_action_kind, args.n_agents)
     scheme, groups, preprocess = build_scheme(info, args)
     batch = EpisodeBatch(scheme, groups, len(LENGTHS), EPISODE_LIMIT + 1, preprocess=preprocess)
     g = torch.Generator().manual_seed(seed)
     n = args.n_agents
     reward_dim = 1 if args.common_reward else n
     for b, length in enumerate(LENGTHS):
-        if args.action_kind == "discrete":
+        if args.test_action_kind == "discrete":
             avail = (torch.rand(length + 1, n, N_ACTIONS, generator=g) < 0.7).int()
             avail[..., 0] |= (avail.sum(-1) == 0).int()
             actions = torch.multinomial(avail[:length].float().reshape(-1, N_ACTIONS), 1, generator=g)

@@ -11,16 +11,18 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 import math
 from typing import Any
 
 import pytest
 import torch
 
+from components.env_info import EnvInfo
 from components.episode_buffer import EpisodeBatch
 from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
-from learners import REGISTRY as learner_registry
+from experiment.build import build_learner
 from tests.factories import FakeLogger, make_test_args
 
 N_AGENTS, ACTION_DIM, OBS_DIM, STATE_DIM, EPISODE_LIMIT = 2, 3, 4, 6, 5
@@ -52,7 +54,7 @@ def build(kind: str = "continuous", alg: str = "lookahead_happo", seed: int = 0,
     buffer_scheme = EpisodeBatch(scheme, groups, 1, 2, preprocess=preprocess).scheme
     torch.manual_seed(seed)
     mac = mac_registry[args.mac](buffer_scheme, groups, args)
-    return learner_registry[args.learner](mac, buffer_scheme, FakeLogger(), args), args
+    return build_learner(mac, buffer_scheme, FakeLogger(), args, EnvInfo.from_env(info)), args
 
 
 def acting_controller(learner: Any) -> Any:
@@ -63,12 +65,12 @@ def acting_controller(learner: Any) -> Any:
 def make_batch(args: Any, sampler: Any, seed: int = 0, lengths: tuple[int, ...] = LENGTHS) -> EpisodeBatch:
     """Rows of ``lengths`` (the short ones terminate), random observations, rewards and actions,
     with ``log_prob`` the log-probs of ``sampler`` (a controller) as a runner would store them."""
-    info = env_info(args.action_kind)
+    info = env_info(args.test_action_kind)
     scheme, groups, preprocess = build_scheme(info, args)
     batch = EpisodeBatch(scheme, groups, len(lengths), EPISODE_LIMIT + 1, preprocess=preprocess)
     g = torch.Generator().manual_seed(seed)
     for b, length in enumerate(lengths):
-        if args.action_kind == "discrete":
+        if args.test_action_kind == "discrete":
             actions = torch.randint(ACTION_DIM, (length, N_AGENTS, 1), generator=g)
         else:
             actions = 0.1 + 0.4 * torch.randn(length, N_AGENTS, ACTION_DIM, generator=g)
@@ -346,7 +348,7 @@ def test_imagination_starts_from_the_states_agents_acted_in():
     first_states = batch["state"][:, 0]
     assert all(any(torch.equal(s, f) for f in first_states) for s in states)
     batch = make_batch(args, learner.mac.lookahead)
-    learner.args.lka_rollouts = sum(LENGTHS)  # as many as there are filled steps: each exactly once
+    learner.settings = replace(learner.settings, lka_rollouts=sum(LENGTHS))  # as many as there are filled steps: each once
     states, obs = learner._start_states(batch)
     filled = batch["filled"][:, :, 0] > 0
     expected = batch["state"][filled]

@@ -10,10 +10,11 @@ import pytest
 import torch
 from torch import nn
 
+from components.env_info import EnvInfo
 from components.episode_buffer import EpisodeBatch
 from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
-from learners import REGISTRY as learner_registry
+from experiment import build
 from modules.agents import REGISTRY as agent_registry
 from modules.agents.gaussian_agent import GaussianAgent
 from modules.agentwise import AgentwiseLayerNorm, AgentwiseLinear
@@ -53,20 +54,20 @@ def make_args(kind: str = "continuous", agent: str = "mlp_ns", alg: str = "mappo
 
 def build_learner(args, seed: int = 0):
     """The algorithm's learner with its controller; returns (learner, buffer scheme)."""
-    scheme, groups, preprocess = build_scheme(env_info(args.action_kind), args)
+    scheme, groups, preprocess = build_scheme(env_info(args.test_action_kind), args)
     buffer_scheme = EpisodeBatch(scheme, groups, 1, 2, preprocess=preprocess).scheme
     torch.manual_seed(seed)
     mac = mac_registry[args.mac](buffer_scheme, groups, args)
-    return learner_registry[args.learner](mac, buffer_scheme, FakeLogger(), args)
+    return build.build_learner(mac, buffer_scheme, FakeLogger(), args, EnvInfo.from_env(env_info(args.test_action_kind)))
 
 
 def make_batch(args, seed: int = 0) -> EpisodeBatch:
     """Random episodes of ``LENGTHS`` with large observations (LayerNorm has something to do)."""
-    scheme, groups, preprocess = build_scheme(env_info(args.action_kind), args)
+    scheme, groups, preprocess = build_scheme(env_info(args.test_action_kind), args)
     batch = EpisodeBatch(scheme, groups, len(LENGTHS), LIMIT + 1, preprocess=preprocess)
     g = torch.Generator().manual_seed(seed)
     for b, length in enumerate(LENGTHS):
-        if args.action_kind == "discrete":
+        if args.test_action_kind == "discrete":
             actions = torch.randint(0, N_ACTIONS, (length, N_AGENTS, 1), generator=g)
         else:
             actions = 0.3 * torch.randn(length, N_AGENTS, N_ACTIONS, generator=g)

@@ -15,7 +15,9 @@ import pytest
 import torch
 
 from components.episode_buffer import EpisodeBatch
-from components.scheme import apply_env_info, build_scheme
+from components.env_info import EnvInfo
+from components.scheme import build_scheme
+from experiment.build import set_epymarl_sizes
 from controllers import REGISTRY as mac_registry
 from run import make_args
 from runners import REGISTRY as runner_registry
@@ -36,7 +38,7 @@ def make_runner(runner: str = "episode", batch_size_run: int = 3, env_args: dict
     args = make_args(config)
     logger = logger or FakeLogger()
     rollout = runner_registry[args.runner](args=args, logger=logger)
-    apply_env_info(args, rollout.get_env_info())
+    set_epymarl_sizes(args, EnvInfo.from_env(rollout.get_env_info()))
     scheme, groups, preprocess = build_scheme(rollout.get_env_info(), args)
     buffer_scheme = EpisodeBatch(scheme, groups, 1, 2, preprocess=preprocess).scheme
     torch.manual_seed(mac_seed)

@@ -12,7 +12,9 @@ import pytest
 import torch
 
 from components.episode_buffer import EpisodeBatch
-from components.scheme import apply_env_info, build_scheme
+from components.env_info import EnvInfo
+from components.scheme import build_scheme
+from experiment.build import set_epymarl_sizes
 from controllers import REGISTRY as mac_registry
 from experiment.config_checks import check_config
 from run import make_args
@@ -32,7 +34,7 @@ def build_runner(kind: str = "episode", alg: str = "happo", env: str = "mamujoco
     recursive_update(config, {"batch_size_run": N_ENVS, "hidden_dim": 8, "env_workers": 2, **overrides})
     args = make_args(config)
     runner = runner_registry[kind](args=args, logger=FakeLogger())
-    apply_env_info(args, runner.get_env_info())
+    set_epymarl_sizes(args, EnvInfo.from_env(runner.get_env_info()))
     scheme, groups, preprocess = build_scheme(runner.get_env_info(), args)
     torch.manual_seed(0)
     mac = mac_registry[args.mac](EpisodeBatch(scheme, groups, 1, 2, preprocess=preprocess).scheme, groups, args)

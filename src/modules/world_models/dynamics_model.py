@@ -29,12 +29,13 @@ adds transitions) and travel with ``state_dict()`` and ``.to(device)``.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
+from components.env_info import EnvInfo
 from components.running_mean_std import RunningMeanStd
 from utils.config import ConfigError
 
@@ -217,20 +218,22 @@ class DynamicsModel(nn.Module):
             self.constant_obs = ConstantDims(obs_size)
 
     @classmethod
-    def from_env_info(cls, env_info: dict[str, Any], reward_dim: int, **options: Any) -> DynamicsModel:
-        """A model sized by an env's ``get_env_info()``; ``options`` are the keyword arguments
-        from ``n_models`` on. Uses ``"state_to_obs"`` and ``"agent_action_dims"`` when present."""
+    def from_env_info(cls, env_info: Mapping[str, Any], reward_dim: int, **options: Any) -> DynamicsModel:
+        """A model sized by an env's info (an ``EnvInfo``, or the dictionary of ``get_env_info()``);
+        ``options`` are the keyword arguments from ``n_models`` on. Uses ``"state_to_obs"`` and
+        ``"agent_action_dims"`` when present."""
+        info = EnvInfo.from_env(env_info)
         return cls(
-            env_info["state_shape"],
-            env_info["n_agents"],
-            env_info["n_actions"],
+            info.state_shape,
+            info.n_agents,
+            info.n_actions,
             reward_dim,
-            action_kind=env_info.get("action_kind", "discrete"),
-            action_low=env_info.get("action_low"),
-            action_high=env_info.get("action_high"),
-            agent_action_dims=env_info.get("agent_action_dims"),
-            obs_dim=env_info["obs_shape"],
-            state_to_obs=env_info.get("state_to_obs"),
+            action_kind=info.action_kind,
+            action_low=info.get("action_low"),
+            action_high=info.get("action_high"),
+            agent_action_dims=info.get("agent_action_dims"),
+            obs_dim=info.obs_shape,
+            state_to_obs=info.get("state_to_obs"),
             **options,
         )
 
