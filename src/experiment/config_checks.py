@@ -107,6 +107,10 @@ VALUE_RULES: dict[str, Rule] = {
     "model_lr": positive(),
     "model_batch_size": integer(1),
     "model_buffer_size": integer(1),
+    "model_early_stop_interval": integer(1),
+    "model_early_stop_patience": integer(1),
+    "model_early_stop_tolerance": Rule("a number in [0, 1)", lambda value: number(0, 1).accepts(value) and value < 1,
+                                       real=True),
     # --- EPyMARL's sweep keys (no effect on training) ---
     "hypergroup": Rule("null or a string naming the sweep combination",
                        lambda value: value is None or isinstance(value, str)),

@@ -98,7 +98,10 @@ def test_train_steps_reports_finite_losses_and_validation_split():
     assert len(trainer.train_buffer) + len(trainer.validation_buffer) == 3000
     assert 200 < len(trainer.validation_buffer) < 400  # about 10% held out
     losses = trainer.train_steps(2)
-    assert set(losses) == {"model_loss", "model_state_loss", "model_reward_loss", "model_termination_loss"}
+    assert set(losses) == {
+        "model_loss", "model_state_loss", "model_reward_loss", "model_termination_loss", "model_steps_taken",
+    }
+    assert losses["model_steps_taken"] == 2.0
     assert all(torch.isfinite(torch.tensor(value)) for value in losses.values())
     assert trainer.gradient_steps == 5
 

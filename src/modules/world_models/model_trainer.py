@@ -17,9 +17,21 @@ gradient steps on random mini-batches:
 Constant state/observation dimensions are left out of the loss (the model copies them).
 Optimiser: Adam (lr 5e-4, eps 1e-5, weight decay 1e-5 on the network weights), gradient norm
 clipped at 10.
+
+Early stopping (``early_stop``, off by default: Lookahead's authors take a fixed number of steps)
+is MBPO's practice (Janner et al. 2019): stop when the held-out loss has not improved by 1% for 5
+checks. Every ``early_stop_interval`` steps the training loss is computed on the whole validation
+FIFO (summed over members as in training; MBPO tracks each member's held-out MSE and goes on while
+any improves); a :meth:`ModelTrainer.train_steps` call stops once ``early_stop_patience`` checks in
+a row failed to beat the best held-out loss of the call (the first best is the loss before its
+first step) by ``early_stop_tolerance`` of it, so a model that has stopped generalising better does
+not spend the rest of its steps fitting the training FIFO. It needs held-out data: without a
+validation FIFO (``validation_fraction = 0``) or while it is empty, every step is taken.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -46,6 +58,13 @@ class ModelTrainer:
         validation_fraction: share of added transitions held out for validation, in ``[0, 1)``;
             the validation FIFO holds ``buffer_size * validation_fraction`` of them.
         buffer_device: where the FIFOs live (mini-batches are moved to the model's device).
+        early_stop: stop :meth:`train_steps` early on the held-out loss (module docstring).
+        early_stop_interval: gradient steps between held-out checks.
+        early_stop_patience: checks in a row without improvement that stop a call.
+        early_stop_tolerance: relative improvement that counts, in ``[0, 1)``: a held-out loss
+            improves on the best one if it is below ``best - tolerance * |best|`` (``best * (1 -
+            tolerance)`` for a positive loss; ``|best|`` keeps the test right for an ensemble's
+            Gaussian NLL, which can be negative).
     """
 
     def __init__(
@@ -60,12 +79,23 @@ class ModelTrainer:
         buffer_size: int = 100_000,
         validation_fraction: float = 0.1,
         buffer_device: str | torch.device = "cpu",
+        early_stop: bool = False,
+        early_stop_interval: int = 100,
+        early_stop_patience: int = 5,
+        early_stop_tolerance: float = 0.01,
     ) -> None:
-        _check_arguments(lr, adam_eps, weight_decay, grad_clip, batch_size, buffer_size, validation_fraction)
+        _check_arguments(
+            lr, adam_eps, weight_decay, grad_clip, batch_size, buffer_size, validation_fraction,
+            early_stop, early_stop_interval, early_stop_patience, early_stop_tolerance,
+        )
         self.model = model
         self.grad_clip = grad_clip
         self.batch_size = batch_size
         self.validation_fraction = validation_fraction
+        self.early_stop = early_stop
+        self.early_stop_interval = early_stop_interval
+        self.early_stop_patience = early_stop_patience
+        self.early_stop_tolerance = early_stop_tolerance
         self.train_buffer = TransitionBuffer(buffer_size, buffer_device)
         validation_size = max(1, round(buffer_size * validation_fraction))
         self.validation_buffer = TransitionBuffer(validation_size, buffer_device) if validation_fraction > 0 else None
@@ -139,15 +169,22 @@ class ModelTrainer:
         return loss, parts
 
     def train_steps(self, n_steps: int) -> dict[str, float]:
-        """Take ``n_steps`` gradient steps on random mini-batches of the training FIFO.
+        """Take ``n_steps`` gradient steps on random mini-batches of the training FIFO, fewer when
+        ``early_stop`` stops the call (module docstring; the held-out checks draw no random numbers,
+        so the steps taken are those an ``early_stop=False`` trainer would take).
 
-        Returns the mean over the steps of the loss (``model_loss``) and its parts
-        (``model_state_loss``, ``model_reward_loss``, ``model_termination_loss``, ``model_obs_loss``).
+        Returns the mean over the steps taken of the loss (``model_loss``) and its parts
+        (``model_state_loss``, ``model_reward_loss``, ``model_termination_loss``, ``model_obs_loss``),
+        and their number (``model_steps_taken``).
         """
         if len(self.train_buffer) == 0:
             raise ValueError("the dynamics model has no transitions to train on; add episodes first")
+        held_out = self._held_out_batch() if self.early_stop else None
+        best = self._held_out_loss(held_out) if held_out is not None else math.inf
+        checks_without_improvement = 0
         totals: dict[str, torch.Tensor] = {}
-        for _ in range(n_steps):
+        steps_taken = 0
+        while steps_taken < n_steps:
             batch = self.train_buffer.sample((self.model.n_models, self.batch_size), device=self.device)
             loss, parts = self.loss(batch)
             self.optimiser.zero_grad()
@@ -159,7 +196,30 @@ class ModelTrainer:
             named = {"loss": loss} | {f"{part}_loss": value for part, value in parts.items()}
             for name, value in named.items():
                 totals[name] = totals.get(name, 0.0) + value.detach()
-        return {f"model_{name}": float(total) / max(n_steps, 1) for name, total in totals.items()}
+            steps_taken += 1
+            if held_out is not None and steps_taken % self.early_stop_interval == 0 and steps_taken < n_steps:
+                held_out_loss = self._held_out_loss(held_out)
+                if held_out_loss < best - self.early_stop_tolerance * abs(best):
+                    best, checks_without_improvement = held_out_loss, 0
+                else:
+                    checks_without_improvement += 1
+                if checks_without_improvement == self.early_stop_patience:
+                    break
+        stats = {f"model_{name}": float(total) / max(steps_taken, 1) for name, total in totals.items()}
+        return stats | {"model_steps_taken": float(steps_taken)}
+
+    def _held_out_batch(self) -> Transitions | None:
+        """The validation FIFO's transitions as one batch for every member (fields ``[n_models, V,
+        ...]``, expanded, not copied), or None without held-out data to check on."""
+        if self.validation_buffer is None or len(self.validation_buffer) == 0:
+            return None
+        data = self.validation_buffer.all(self.device)
+        return {name: value.expand(self.model.n_models, *value.shape) for name, value in data.items()}
+
+    @torch.no_grad()
+    def _held_out_loss(self, held_out: Transitions) -> float:
+        """The training loss (:meth:`loss`, summed over members) on the held-out batch."""
+        return float(self.loss(held_out)[0])
 
     # ------------------------------------------------------------------ validation
     @torch.no_grad()
@@ -243,6 +303,10 @@ def _check_arguments(
     batch_size: int,
     buffer_size: int,
     validation_fraction: float,
+    early_stop: bool,
+    early_stop_interval: int,
+    early_stop_patience: int,
+    early_stop_tolerance: float,
 ) -> None:
     """Raise :class:`ConfigError` naming the first bad argument, its value and what is allowed."""
     numbers = {"lr": lr, "adam_eps": adam_eps, "grad_clip": grad_clip}
@@ -251,9 +315,18 @@ def _check_arguments(
             raise ConfigError(f"bad value for '{key}': {value!r}; allowed: a number > 0")
     if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or weight_decay < 0:
         raise ConfigError(f"bad value for 'weight_decay': {weight_decay!r}; allowed: a number >= 0")
-    for key, value in {"batch_size": batch_size, "buffer_size": buffer_size}.items():
+    integers = {
+        "batch_size": batch_size, "buffer_size": buffer_size,
+        "early_stop_interval": early_stop_interval, "early_stop_patience": early_stop_patience,
+    }
+    for key, value in integers.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"bad value for '{key}': {value!r}; allowed: an integer >= 1")
     fraction = validation_fraction
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
         raise ConfigError(f"bad value for 'validation_fraction': {validation_fraction!r}; allowed: a number in [0, 1)")
+    if not isinstance(early_stop, bool):
+        raise ConfigError(f"bad value for 'early_stop': {early_stop!r}; allowed: True or False")
+    tolerance = early_stop_tolerance
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < 1:
+        raise ConfigError(f"bad value for 'early_stop_tolerance': {tolerance!r}; allowed: a number in [0, 1)")
