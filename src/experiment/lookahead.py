@@ -73,5 +73,8 @@ def imagination_model(args: SimpleNamespace, env_info: EnvInfo) -> tuple[Any, Mo
         env_info, reward_dim, n_models=args.model_n_models, hidden_dim=args.model_hidden_dim,
         hidden_layers=args.model_hidden_layers, symlog_rewards=args.model_symlog_rewards,
     ).to(args.device)
-    return model, ModelTrainer(model, lr=args.model_lr, batch_size=args.model_batch_size,
-                               buffer_size=args.model_buffer_size)
+    return model, ModelTrainer(
+        model, lr=args.model_lr, batch_size=args.model_batch_size, buffer_size=args.model_buffer_size,
+        early_stop=args.model_early_stop, early_stop_interval=args.model_early_stop_interval,
+        early_stop_patience=args.model_early_stop_patience, early_stop_tolerance=args.model_early_stop_tolerance,
+    )

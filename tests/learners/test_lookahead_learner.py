@@ -415,3 +415,15 @@ def test_a_batch_without_behaviour_log_probs_is_refused():
     del batch.scheme["log_prob"]  # as a runner with store_log_probs=False would have built it
     with pytest.raises(ValueError, match="needs the behaviour log-probs of pi~"):
         learner.train(batch, t_env=1, episode_num=0)
+
+
+@pytest.mark.parametrize("early_stop, steps", [(False, 20.0), (True, 2.0)])
+def test_model_early_stop_reaches_the_models_training(early_stop, steps):
+    """``model_early_stop`` is passed to the model's trainer: a tolerance no check can meet and
+    patience 1 stop the iteration's model training at the first check (step 2 of 20)."""
+    learner, args = build("continuous", mlearn_steps=20, model_early_stop=early_stop, model_early_stop_interval=2,
+                          model_early_stop_patience=1, model_early_stop_tolerance=0.99)
+    stats = {}
+    for seed in range(3):  # the validation FIFO fills after the first batches
+        stats = learner.train(make_batch(args, learner.mac.lookahead, seed=seed), t_env=seed, episode_num=seed)
+    assert stats["model_steps_taken"] == steps
