@@ -10,6 +10,8 @@ sacred ``Experiment("pymarl")`` observed by a FileStorageObserver in
 FAILED and printed as one line (exit code 1), as is a non-finite loss, gradient or parameter in a
 learner (``utils.finite_checks``). Ctrl-C and SIGTERM stop the run in order (``utils.stop_signals``):
 status INTERRUPTED, env workers closed, exit code 130 or 143; a second signal exits at once.
+A run killed outright (``kill -9``) stays RUNNING in its ``run.json``; the process it records there
+(``host.process``) lets the tools see it as DEAD (``utils.run_state``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated", categor
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from sacred import SETTINGS, Experiment  # noqa: E402
+from sacred.host_info import host_info_gatherer  # noqa: E402
 from sacred.observers import FileStorageObserver  # noqa: E402
 from sacred.utils import apply_backspaces_and_linefeeds  # noqa: E402
 
@@ -34,6 +37,7 @@ from runners.env_pool import EnvWorkerError  # noqa: E402
 from utils.config import ConfigError, apply_default_env, apply_overrides, load_config, parse_overrides  # noqa: E402
 from utils.finite_checks import NonFiniteError  # noqa: E402
 from utils.logging import get_console_logger  # noqa: E402
+from utils.run_state import process_identity  # noqa: E402
 from utils.stop_signals import handled as stop_signals_handled  # noqa: E402
 
 SETTINGS["CAPTURE_MODE"] = "fd"  # cout.txt gets everything printed, subprocesses included
@@ -71,7 +75,9 @@ def build_config(argv: list[str]) -> dict:
 
 
 def make_experiment(config: dict) -> Experiment:
-    experiment = Experiment("pymarl", save_git_info=False)
+    # run.json's host.process: how search.py and plot_results.py tell a killed run from a live one
+    experiment = Experiment("pymarl", save_git_info=False,
+                            additional_host_info=[host_info_gatherer("process")(process_identity)])
     experiment.logger = get_console_logger()
     experiment.captured_out_filter = apply_backspaces_and_linefeeds
     results = os.path.join(config["local_results_path"], "sacred", config["name"], env_label(config))
