@@ -2,17 +2,23 @@
 
 ``run`` is sacred's main function. It builds the runner, then the buffer, controller and learner
 (``experiment.build.build_run``), and then loops: collect a batch of episodes, train on a sample,
-and every
-``test_interval`` / ``save_model_interval`` / ``log_interval`` env steps test, save, print.
+and every ``test_interval`` / ``log_interval`` / ``save_model_interval`` env steps test, print, save.
+
+A checkpoint (``<local_results_path>/models/<unique_token>/<t_env>/``, recorded as ``models_dir``
+in the sacred run's info) holds the learner's files and ``loop.json``, the loop's schedule
+(``LoopState``), so a run resumed from it tests, logs and saves at the env steps the uninterrupted
+run would have. ``save_model_keep: N`` keeps the newest N checkpoints of a run.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import random
 import shutil
 import time
+from dataclasses import asdict, dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -43,6 +49,8 @@ def run(_run: Any, _config: dict, _log: Any) -> None:
     logger.setup_sacred(_run)
     token = f"{args.name}_seed{args.seed}_{env_label(vars(args))}_{datetime.datetime.now():%Y-%m-%d_%H-%M-%S}"
     args.unique_token = token.replace(":", "-").replace("/", "-")
+    if args.save_model:  # where search.py finds the checkpoints to resume a stopped run from
+        _run.info["models_dir"] = models_dir(args)
     tb_dir = os.path.join(args.local_results_path, "tb_logs", args.unique_token) if args.use_tensorboard else None
     try:
         if args.use_wandb:  # before TensorBoard, whose event files W&B then syncs
@@ -91,28 +99,73 @@ def run_sequential(args: SimpleNamespace, logger: Logger) -> None:
         if args.use_cuda:
             learner.cuda()
 
+        loop = None
         if args.checkpoint_path:
-            runner.t_env = load_checkpoint(learner, args, logger)
+            runner.t_env, loop = load_checkpoint(learner, args, logger)
         if args.evaluate:
             evaluate(args, runner, logger)
             return
-        train(args, runner, buffer, learner, logger)
+        if loop is None or not args.resumed_from:  # a new run from a checkpoint keeps its own schedule
+            loop = LoopState.start(args)
+        train(args, runner, buffer, learner, logger, loop)
     finally:
         runner.close_env()
 
 
-def load_checkpoint(learner: Learner, args: SimpleNamespace, logger: Logger) -> int:
-    """Load the checkpoint at ``load_step`` (0: latest; else the closest) and return its t_env."""
+@dataclass
+class LoopState:
+    """Where the training loop's schedule stands: the episodes played and the env steps of the last
+    test, report, checkpoint and training-return log (the runner's ``log_train_stats_t``)."""
+
+    episode: int
+    last_test_t: int
+    last_log_t: int
+    last_save_t: int
+    last_runner_log_t: int
+
+    FILE = "loop.json"
+
+    @classmethod
+    def start(cls, args: SimpleNamespace) -> "LoopState":
+        """A new run's: test and report at the first batch; save then too (``last_save_t`` 0)."""
+        return cls(0, -args.test_interval - 1, -args.log_interval - 1, 0, -args.runner_log_interval - 1)
+
+    def save(self, directory: str) -> None:
+        with open(os.path.join(directory, self.FILE), "w") as f:
+            json.dump(asdict(self), f)
+
+    @classmethod
+    def load(cls, directory: str) -> "LoopState | None":
+        """The state saved in checkpoint ``directory``; None for a checkpoint written without it."""
+        path = os.path.join(directory, cls.FILE)
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return cls(**json.load(f))
+
+
+def models_dir(args: SimpleNamespace) -> str:
+    """The directory of this run's checkpoints, ``<local_results_path>/models/<unique_token>`` (absolute)."""
+    return os.path.abspath(os.path.join(args.local_results_path, "models", args.unique_token))
+
+
+def load_checkpoint(learner: Learner, args: SimpleNamespace, logger: Logger) -> tuple[int, LoopState | None]:
+    """Load the checkpoint at ``load_step`` (0: latest; else the closest); its t_env and loop state.
+
+    A resumption (``resumed_from`` set) must find exactly the step it names in ``resumed_step``."""
     if not os.path.isdir(args.checkpoint_path):
         raise ConfigError(f"checkpoint_path '{args.checkpoint_path}' is not a directory")
     steps = list_checkpoint_steps(args.checkpoint_path)
     if not steps:
         raise ConfigError(f"checkpoint_path '{args.checkpoint_path}' holds no <t_env>/ model directories")
     step = max(steps) if args.load_step == 0 else min(steps, key=lambda s: abs(s - args.load_step))
+    if args.resumed_from and step != args.resumed_step:
+        raise ConfigError(f"bad value for 'resumed_step': {args.resumed_step}; allowed: the step loaded from "
+                          f"checkpoint_path '{args.checkpoint_path}' with load_step={args.load_step}, {step}")
     path = os.path.join(args.checkpoint_path, str(step))
     logger.console_logger.info("Loading model from %s", path)
     learner.load_models(path)
-    return step
+    return step, LoopState.load(path)
 
 
 def evaluate(args: SimpleNamespace, runner: Runner, logger: Logger) -> None:
@@ -124,18 +177,23 @@ def evaluate(args: SimpleNamespace, runner: Runner, logger: Logger) -> None:
     logger.console_logger.info("Finished evaluation")
 
 
-def save_checkpoint(learner: Learner, args: SimpleNamespace, t_env: int, logger: Logger) -> str:
-    """Write the learner's files into a temporary directory, then rename it to ``<t_env>/``."""
-    root = os.path.join(args.local_results_path, "models", args.unique_token)
+def save_checkpoint(learner: Learner, args: SimpleNamespace, t_env: int, logger: Logger, loop: LoopState) -> str:
+    """Write the learner's files and ``loop`` into a temporary directory, then rename it to
+    ``<t_env>/``; then, with ``save_model_keep`` N > 0, delete all but the newest N checkpoints."""
+    root = models_dir(args)
     final = os.path.join(root, str(t_env))
     staging = os.path.join(root, f".{t_env}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     os.makedirs(staging)
     learner.save_models(staging)
+    loop.save(staging)
     if os.path.exists(final):
         shutil.rmtree(final)
     os.replace(staging, final)
     logger.console_logger.info("Saved models to %s", final)
+    if args.save_model_keep > 0:
+        for old in list_checkpoint_steps(root)[:-args.save_model_keep]:
+            shutil.rmtree(os.path.join(root, str(old)))
     if args.use_wandb and args.wandb_save_model:
         logger.save_to_wandb(final, base_path=args.local_results_path)
     return final
@@ -150,23 +208,28 @@ def report_progress(logger: Logger, episode: int, t_env: int, steps: int, second
     logger.print_recent_stats()
 
 
-def train(args: SimpleNamespace, runner: Runner, buffer: ReplayBuffer, learner: Learner, logger: Logger) -> None:
-    """The on-line loop: collect, learn, and periodically test, save and report.
+def train(args: SimpleNamespace, runner: Runner, buffer: ReplayBuffer, learner: Learner, logger: Logger,
+          loop: LoopState) -> None:
+    """The on-line loop: collect, learn, and periodically test, report and save, on the schedule
+    ``loop`` holds (a new run's, or the one a resumed run saved with its checkpoint).
 
     On Ctrl-C or SIGTERM (``utils.stop_signals``) the loop stops, reports and saves a final
     checkpoint (``save_model``) before the interrupt goes on up; a learner update is never cut in
     half. A non-finite loss, gradient or parameter (``utils.finite_checks``) stops it at once,
     reported with the update's ``t_env``: the last checkpoint saved stays the last one.
     """
-    episode = 0
-    last_test_t, last_log_t = -args.test_interval - 1, -args.log_interval - 1
-    last_save_t = 0
     start_time, last_time = time.time(), time.time()
     test_seconds = 0.0  # time spent in test episodes and checkpoint saves
     t_start = runner.t_env
+    runner.log_train_stats_t = loop.last_runner_log_t
 
     def report() -> None:
-        report_progress(logger, episode, runner.t_env, runner.t_env - t_start, time.time() - start_time, test_seconds)
+        report_progress(logger, loop.episode, runner.t_env, runner.t_env - t_start, time.time() - start_time,
+                        test_seconds)
+
+    def save() -> None:
+        loop.last_runner_log_t = runner.log_train_stats_t
+        save_checkpoint(learner, args, runner.t_env, logger, loop)
 
     logger.console_logger.info("Beginning training for %d timesteps", args.t_max)
 
@@ -180,29 +243,30 @@ def train(args: SimpleNamespace, runner: Runner, buffer: ReplayBuffer, learner: 
                 if sample.device != torch.device(args.device):
                     sample.to(args.device)
                 with deferred():
-                    learner.train(sample, runner.t_env, episode)
-            episode += args.batch_size_run
+                    learner.train(sample, runner.t_env, loop.episode)
+            loop.episode += args.batch_size_run
 
-            if runner.t_env - last_test_t >= args.test_interval:
+            if runner.t_env - loop.last_test_t >= args.test_interval:
                 logger.console_logger.info("t_env: %d / %d", runner.t_env, args.t_max)
                 logger.console_logger.info(
                     "Estimated time left: %s. Time passed: %s",
-                    time_left(last_time, last_test_t, runner.t_env, args.t_max) if last_test_t >= 0 else "-",
+                    time_left(last_time, loop.last_test_t, runner.t_env, args.t_max) if loop.last_test_t >= t_start
+                    else "-",  # a resumed run's last test was before this process started: no rate yet
                     time_str(time.time() - start_time),
                 )
-                last_time, last_test_t = time.time(), runner.t_env
+                last_time, loop.last_test_t = time.time(), runner.t_env
                 runner.run_tests()
                 test_seconds += time.time() - last_time
 
-            if args.save_model and (runner.t_env - last_save_t >= args.save_model_interval or last_save_t == 0):
-                save_started = time.time()
-                save_checkpoint(learner, args, runner.t_env, logger)
-                test_seconds += time.time() - save_started
-                last_save_t = runner.t_env
-
-            if runner.t_env - last_log_t >= args.log_interval:
+            if runner.t_env - loop.last_log_t >= args.log_interval:
                 report()
-                last_log_t = runner.t_env
+                loop.last_log_t = runner.t_env
+
+            if args.save_model and (runner.t_env - loop.last_save_t >= args.save_model_interval or loop.last_save_t == 0):
+                save_started = time.time()
+                loop.last_save_t = runner.t_env
+                save()
+                test_seconds += time.time() - save_started
     except NonFiniteError as error:
         raise error.at(runner.t_env) from None
     except KeyboardInterrupt as interrupt:
@@ -210,11 +274,11 @@ def train(args: SimpleNamespace, runner: Runner, buffer: ReplayBuffer, learner: 
         logger.console_logger.warning("%s: stopping training at t_env %d", signal_name, runner.t_env)
         report()
         if args.save_model:
-            save_checkpoint(learner, args, runner.t_env, logger)
+            save()
         raise
 
-    if last_log_t != runner.t_env:
+    if loop.last_log_t != runner.t_env:
         report()
     if args.save_model:
-        save_checkpoint(learner, args, runner.t_env, logger)
+        save()
     logger.console_logger.info("Finished training after %s", time_str(time.time() - start_time))

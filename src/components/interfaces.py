@@ -46,6 +46,7 @@ class Runner(Protocol):
     """A runner of a real env: ``REGISTRY[args.runner](args=args, logger=logger)``."""
 
     t_env: int
+    log_train_stats_t: int  # t_env of the last training-return log (a resumed run restores it)
     batch_size: int
     max_seq_length: int
 

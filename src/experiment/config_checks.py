@@ -61,6 +61,8 @@ VALUE_RULES: dict[str, Rule] = {
     "torch_threads": integer(1),
     "save_model_interval": integer(0),
     "load_step": integer(0),  # 0: the latest checkpoint
+    "save_model_keep": integer(0),  # 0: keep every checkpoint
+    "resumed_step": integer(0),
     # --- RL hyper-parameters ---
     "gamma": number(0, 1),
     "batch_size": integer(1),
@@ -307,6 +309,23 @@ REQUIREMENTS: tuple[Requirement, ...] = (
     Requirement(
         "checkpoint_path", lambda c: bool(c["checkpoint_path"]), lambda c: _holds_checkpoints(c["checkpoint_path"]),
         "'' (start from scratch) or a directory holding <t_env>/ model directories (results/models/<token>/)",
+    ),
+    Requirement(
+        "resumed_from", lambda c: bool(c["resumed_from"]), lambda c: bool(c["checkpoint_path"]),
+        "'' with checkpoint_path='': a resumed run continues from a checkpoint of the run it names",
+    ),
+    Requirement(
+        "resumed_from", lambda c: bool(c["resumed_from"]),
+        lambda c: os.path.isfile(os.path.join(c["resumed_from"], "run.json")),
+        "'' or the directory of a sacred run (holding run.json), the run this one resumes",
+    ),
+    Requirement(
+        "resumed_from", lambda c: bool(c["resumed_from"]), lambda c: not c["evaluate"],
+        "'' with evaluate=True: an evaluation resumes no training",
+    ),
+    Requirement(
+        "resumed_step", lambda c: c["resumed_step"] > 0, lambda c: bool(c["resumed_from"]),
+        "0 without resumed_from (the step belongs to the resumed run it names)",
     ),
     Requirement(
         "use_wandb", lambda c: c["use_wandb"], lambda c: _wandb_installed(),

@@ -101,7 +101,7 @@ def test_killed_run_resumes_from_its_latest_checkpoint(tmp_path, launch):
 
     # loading: the latest checkpoint, every tensor as saved
     learner, args = build_learner({"checkpoint_path": token_dir})
-    assert load_checkpoint(learner, args, Logger(get_console_logger())) == latest
+    assert load_checkpoint(learner, args, Logger(get_console_logger()))[0] == latest
     saved = os.path.join(token_dir, str(latest))
     load = lambda name: torch.load(os.path.join(saved, name), map_location="cpu")  # noqa: E731
     assert_same(learner.mac.agent.state_dict(), load("agent.th"), "agent")

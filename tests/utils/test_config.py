@@ -292,6 +292,8 @@ RANGE_CASES = [
     ("t_max", [0, 10000000], [-5, 1.5, "10k"]),
     ("torch_threads", [1, 8], [0]),
     ("load_step", [0, 2000], [-1]),
+    ("save_model_keep", [0, 3], [-1, 1.5]),
+    ("resumed_step", [0, 2000], [-1, "200"]),
     ("gamma", [0, 0.0, 0.99, 1, 1.0], [-0.01, 1.01, 1.5, True, "0.9", None, float("nan")]),
     ("batch_size", [1, 32], [0]),
     ("buffer_size", [32, 64], [0]),
@@ -502,6 +504,25 @@ def test_checkpoint_path_and_evaluate(tmp_path):
         check_requirements(gymma_config(checkpoint_path=str(tmp_path)))
     (tmp_path / "2000").mkdir()
     check_requirements(gymma_config(checkpoint_path=str(tmp_path), evaluate=True))
+
+
+def test_resumed_from_names_a_run_and_needs_a_checkpoint(tmp_path):
+    """``resumed_from`` / ``resumed_step`` (set by search.py's resume) come with a checkpoint and a run."""
+    (tmp_path / "models" / "2000").mkdir(parents=True)
+    run_dir = tmp_path / "sacred" / "mappo" / "toy" / "1"
+    run_dir.mkdir(parents=True)
+    resumed = dict(checkpoint_path=str(tmp_path / "models"), resumed_from=str(run_dir), resumed_step=2000)
+    assert requirement_error(gymma_config(**{**resumed, "checkpoint_path": ""})).startswith(
+        "bad value for 'resumed_from': '" + str(run_dir) + "'; allowed: '' with checkpoint_path=''")
+    assert requirement_error(gymma_config(**resumed)).startswith(
+        "bad value for 'resumed_from': '" + str(run_dir) + "'; allowed: '' or the directory of a sacred run")
+    (run_dir / "run.json").write_text("{}")
+    check_requirements(gymma_config(**resumed))
+    assert requirement_error(gymma_config(**resumed, evaluate=True)).startswith(
+        "bad value for 'resumed_from'")
+    assert requirement_error(gymma_config(resumed_step=2000)) == (
+        "bad value for 'resumed_step': 2000; allowed: 0 without resumed_from (the step belongs to the resumed run "
+        "it names)")
 
 
 def test_check_config_runs_values_before_combinations():
