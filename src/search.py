@@ -5,6 +5,7 @@
     python src/search.py SWEEP.yaml --address HOST:6379   # join a remote cluster's head
     python src/search.py SWEEP.yaml --dry-run             # list the trials and what would be skipped
     python src/search.py SWEEP.yaml --set t_max=20000 --results /tmp/smoke   # a short try of the same file
+    python src/search.py SWEEP.yaml --resume              # stopped runs go on from their last checkpoint
 
 Each trial is a Ray task that runs ``python src/main.py --config=ALG --env-config=ENV with k=v ...``
 as a subprocess (so a crash, a config error or a NaN in one run cannot take the others down); the
@@ -27,6 +28,7 @@ Sweep file (yaml; every key but the grid is optional)::
     seeds: 3                    # seeds 0, 1, 2; or an explicit list [1, 7, 42]
     resources: {cpus: 1, gpus: 0}   # Ray resources each trial holds (set cpus to the envs' workers + 1)
     local_results_path: results     # where the runs go (relative: to the current directory)
+    resume: checkpoint          # continue stopped runs from their newest checkpoint (as --resume)
 
 EPyMARL's sweep files (its ``src/search.py``) run unchanged: ``grid-search`` is ``grid``;
 ``grid-search-groups`` (a mapping of group name -> list of one-key mappings) is ``groups``;
@@ -39,10 +41,23 @@ combination, e.g. ``--config=happo,lr=0.001``, which stays the same when the swe
 
 Resumable: a trial whose merged config (``main.build_config``, seed included) equals the
 ``config.json`` of a sacred run with status COMPLETED under the results path is skipped, so
-re-running a sweep runs only what is missing or failed. A trial whose config is invalid is
-reported at once with the one-line error and not launched; a trial that fails while running is
-reported with its error line (its output is in ``<local_results_path>/search_logs/<sweep>/``)
-while the others go on. Ctrl-C stops cleanly: running trials get SIGINT (their sacred runs are
+re-running a sweep runs only what is missing or failed (``resumed_from``, ``resumed_step`` and
+``save_model_keep`` are left out of the comparison; a resumed run stands for the run it resumed).
+With ``resume: checkpoint`` or ``--resume`` a trial whose earlier run stopped early (INTERRUPTED,
+FAILED because an env worker was killed by a signal, or DEAD: RUNNING in its ``run.json`` but its
+process is gone, see ``utils.run_state``) and saved checkpoints (``save_model=True``) continues
+from the newest of them: the same ``main.py`` command plus ``checkpoint_path=<its models dir>
+load_step=0 resumed_from=<its sacred dir> resumed_step=<t_env>``, a new sacred run that counts env
+steps on from the checkpoint to the same ``t_max`` (``plot_results.py`` joins the two curves). The
+checkpoints are found through the ``models_dir`` the run recorded in its sacred ``info.json``
+(or the directory of that name under the results path, if the results were moved), which sacred
+writes at the first heartbeat (10 s after the start): a run killed before it starts again from
+step 0. ``--dry-run`` shows what each trial would do (completed, resume, to run, invalid) and any
+earlier run that is still RUNNING or DEAD.
+
+A trial whose config is invalid is reported at once with the one-line error and not launched; a
+trial that fails while running is reported with its error line (its output is in
+``<local_results_path>/search_logs/<sweep>/``) while the others go on. Ctrl-C stops cleanly: running trials get SIGINT (their sacred runs are
 marked INTERRUPTED), finished runs are untouched; a second Ctrl-C cancels at once.
 Exit code: 0 all done, 1 some trial failed, 2 bad sweep file, 130 interrupted.
 """
@@ -66,14 +81,18 @@ from typing import Any
 
 import yaml
 
+from utils.checkpoint import list_checkpoint_steps
 from utils.parent_death import die_with_parent
+from utils.resumed_runs import RESUME_KEYS, origin_dir
+from utils.run_state import run_state
 
 SRC_DIR = os.path.dirname(os.path.abspath(__file__))
 MAIN_PATH = os.path.join(SRC_DIR, "main.py")
 ALG_FLAG, ENV_FLAG = "--config", "--env-config"
 EPYMARL_SEEDS = 3  # EPyMARL's search.py default
 SWEEP_KEYS = ("config", "env-config", "overrides", "grid", "groups", "seeds", "resources", "local_results_path",
-              "grid-search", "grid-search-groups", "exclude")
+              "resume", "grid-search", "grid-search-groups", "exclude")
+RESUME_MODES = ("checkpoint",)  # the sweep file's ``resume:`` values (absent or null: no resuming)
 INTERRUPT_GRACE_SECONDS = 60  # how long Ctrl-C waits for running trials to mark their runs INTERRUPTED
 POLL_SECONDS = 0.2  # how often a trial checks whether its run has ended
 
@@ -119,6 +138,7 @@ class Sweep:
     cpus: float
     gpus: float
     results_path: str
+    resume: bool = False  # continue stopped runs from their newest checkpoint
 
 
 def format_value(value: Any) -> str:
@@ -197,10 +217,11 @@ def parse_set_flags(tokens: Iterable[str]) -> dict[str, Any]:
 
 
 def load_sweep(path: str, seeds_flag: int | None = None, results_flag: str | None = None,
-               set_flags: Mapping[str, Any] | None = None) -> Sweep:
+               set_flags: Mapping[str, Any] | None = None, resume_flag: bool = False) -> Sweep:
     """The trials of the sweep file at ``path``, in a fixed order (grid x groups, then seeds).
 
-    ``set_flags`` (``--set``) override every trial last, over the grid and groups too."""
+    ``set_flags`` (``--set``) override every trial last, over the grid and groups too;
+    ``resume_flag`` (``--resume``) resumes stopped runs whatever the file's ``resume`` says."""
     try:
         with open(path) as f:
             raw = yaml.safe_load(f) or {}
@@ -236,6 +257,9 @@ def load_sweep(path: str, seeds_flag: int | None = None, results_flag: str | Non
     if unknown:
         raise SweepError(f"unknown resources key(s) {', '.join(unknown)}; allowed: cpus, gpus")
     cpus, gpus = _resource(resources, "cpus", 1), _resource(resources, "gpus", 0)
+    if raw.get("resume") is not None and raw["resume"] not in RESUME_MODES:
+        raise SweepError(f"bad value for 'resume': {raw['resume']!r}; allowed: null (no resuming) or "
+                         f"{', '.join(RESUME_MODES)} (stopped runs go on from their newest checkpoint)")
 
     trials: list[Trial] = []
     seen: set[tuple] = set()
@@ -258,30 +282,126 @@ def load_sweep(path: str, seeds_flag: int | None = None, results_flag: str | Non
                 if key not in seen:
                     seen.add(key)
                     trials.append(Trial(len(trials), str(alg), str(env), items, hypergroup or "all"))
-    return Sweep(trials, cpus, gpus, results_path)
+    return Sweep(trials, cpus, gpus, results_path, resume=resume_flag or raw.get("resume") is not None)
 
 
-# ------------------------------------------------------------------ resume
+# ------------------------------------------------------------------ earlier runs
+# Set by a resumption (which is matched through its origin) or only bounding the disk used; and
+# absent from the runs recorded before these keys existed, which must still match their trials.
+MATCH_IGNORED = (*RESUME_KEYS, "save_model_keep")
+RESUMABLE = ("INTERRUPTED", "DEAD")  # states of a run that stopped early (and FAILED by a signal)
+
+
 def canonical(config: Mapping[str, Any]) -> str:
-    """A config as the text sacred's config.json would hold (JSON types, sorted keys)."""
-    return json.dumps(json.loads(json.dumps(config)), sort_keys=True)
+    """A config as the text sacred's config.json would hold (JSON types, sorted keys), without the
+    keys ``MATCH_IGNORED``: what a trial and an earlier run must share to be the same run."""
+    kept = {key: value for key, value in config.items() if key not in MATCH_IGNORED}
+    return json.dumps(json.loads(json.dumps(kept)), sort_keys=True)
 
 
-def completed_configs(results_path: str) -> dict[str, str]:
-    """canonical config -> run directory, for every sacred run under ``results_path`` that COMPLETED."""
-    found: dict[str, str] = {}
+def _read_json(path: str) -> Any:
+    with open(path) as f:
+        return json.load(f)
+
+
+def ended_by_signal(record: Mapping[str, Any]) -> bool:
+    """Whether a FAILED run failed because a process of it was killed by a signal (an env worker
+    the OOM killer took: ``EnvWorkerError ... (exit code -9)``), not by an error of its own."""
+    trace = [line.strip() for line in record.get("fail_trace") or [] if line.strip()]
+    return bool(trace) and "EnvWorkerError" in trace[-1] and "(exit code -" in trace[-1]
+
+
+@dataclass(frozen=True)
+class PastRun:
+    """A sacred run under the results path: its directory, state (``utils.run_state``: DEAD for a
+    RUNNING run whose process is gone), and checkpoints (the steps saved in its ``models_dir``)."""
+
+    run_dir: str
+    state: str
+    models_dir: str | None
+    steps: tuple[int, ...]
+    stopped_early: bool  # INTERRUPTED, DEAD, or FAILED by a signal: what resuming continues
+
+
+def _past_run(run_dir: str) -> tuple[PastRun, dict] | None:
+    try:
+        record = _read_json(os.path.join(run_dir, "run.json"))
+        config = _read_json(os.path.join(run_dir, "config.json"))
+    except (OSError, ValueError):
+        return None  # a run being written or a broken directory
+    try:
+        models_dir = _read_json(os.path.join(run_dir, "info.json")).get("models_dir")
+    except (OSError, ValueError):
+        models_dir = None  # no heartbeat yet, or a run that saves no checkpoints
+    if models_dir and not os.path.isdir(models_dir):  # the results were moved: look beside the run
+        results_path = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(run_dir))))
+        models_dir = os.path.join(results_path, "models", os.path.basename(models_dir))
+    steps = tuple(list_checkpoint_steps(models_dir)) if models_dir and os.path.isdir(models_dir) else ()
+    state = run_state(record)
+    stopped_early = state in RESUMABLE or (state == "FAILED" and ended_by_signal(record))
+    return PastRun(run_dir, state, models_dir, steps, stopped_early), config
+
+
+def past_runs(results_path: str) -> dict[str, list[PastRun]]:
+    """The sacred runs under ``results_path`` by the canonical config of the trial they ran (a
+    resumed run by its origin's, through ``resumed_from``)."""
+    found: dict[str, tuple[PastRun, dict]] = {}
     for run_json in glob.glob(os.path.join(results_path, "sacred", "*", "*", "*", "run.json")):
-        run_dir = os.path.dirname(run_json)
-        try:
-            with open(run_json) as f:
-                status = json.load(f).get("status")
-            if status != "COMPLETED":
-                continue
-            with open(os.path.join(run_dir, "config.json")) as f:
-                found[canonical(json.load(f))] = run_dir
-        except (OSError, ValueError):
-            continue  # a run being written or a broken directory: not a finished run
-    return found
+        run_dir = os.path.normpath(os.path.dirname(run_json))
+        if (entry := _past_run(run_dir)) is not None:
+            found[run_dir] = entry
+
+    def key(run_dir: str, config: dict, depth: int = 0) -> str | None:
+        origin = origin_dir(run_dir, config)
+        if origin is None:
+            return canonical(config)
+        if origin not in found or depth > len(found):
+            return None  # its origin is gone: it cannot be told which trial it continued
+        return key(origin, found[origin][1], depth + 1)
+
+    by_key: dict[str, list[PastRun]] = {}
+    for run_dir, (run, config) in found.items():
+        if (trial_key := key(run_dir, config)) is not None:
+            by_key.setdefault(trial_key, []).append(run)
+    return by_key
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a trial does this session: ``state`` is ``completed`` (skipped), ``resume`` (from a
+    stopped run's checkpoint), ``to run`` or ``invalid``; ``note`` says from where, or why."""
+
+    state: str
+    trial: Trial  # the trial to launch, the resumption's overrides appended
+    note: str = ""
+
+
+def resumption(trial: Trial, run: PastRun, step: int) -> Trial:
+    """``trial`` continuing ``run`` from its checkpoint at ``step``: the same overrides, then the
+    checkpoint and the record of what it resumes."""
+    extra = (("checkpoint_path", run.models_dir), ("load_step", 0), ("resumed_from", run.run_dir),
+             ("resumed_step", step))
+    return Trial(trial.index, trial.alg, trial.env, trial.overrides + extra, trial.hypergroup)
+
+
+def plan_trial(trial: Trial, runs: Mapping[str, list[PastRun]], resume: bool) -> Plan:
+    """What ``trial`` does given the earlier ``runs`` (``past_runs``)."""
+    try:
+        config = trial_config(trial)
+    except ValueError as error:  # ConfigError, EnvArgsError: the run could not start
+        return Plan("invalid", trial, f"error: {error}")
+    earlier = runs.get(canonical(config), [])
+    if any(run.state == "COMPLETED" for run in earlier):
+        return Plan("completed", trial)
+    stopped = [(max(run.steps), run) for run in earlier if run.stopped_early and run.steps]
+    if stopped:
+        step, run = max(stopped, key=lambda item: item[0])  # the furthest any stopped run got
+        if resume:
+            return Plan("resume", resumption(trial, run, step), f"from t_env {step} of {run.run_dir} ({run.state})")
+        note = f"{run.run_dir} ({run.state}) has a checkpoint at t_env {step}; --resume continues it"
+    else:
+        note = "; ".join(f"{run.run_dir} {run.state}" for run in earlier if run.state in ("RUNNING", "DEAD"))
+    return Plan("to run", trial, note)
 
 
 def trial_config(trial: Trial) -> dict[str, Any]:
@@ -427,23 +547,26 @@ def _running(pending: int, cpus: float) -> int:
 
 def run_sweep(sweep: Sweep, address: str | None = None, num_cpus: int | None = None, log_name: str = "sweep",
               progress_interval: float = 10.0) -> Progress:
-    """Run every trial of ``sweep`` not already COMPLETED; returns the counts and failures."""
+    """Run every trial of ``sweep`` not already COMPLETED (resuming stopped ones if ``sweep.resume``);
+    returns the counts and failures."""
     progress = Progress(total=len(sweep.trials))
-    finished = completed_configs(sweep.results_path)
+    runs = past_runs(sweep.results_path)
     to_run: list[Trial] = []
+    resumed = 0
     for trial in sweep.trials:
-        try:
-            config = trial_config(trial)
-        except ValueError as error:  # ConfigError, EnvArgsError: the run could not start
-            progress.failed.append((trial, f"error: {error}"))
-            _print(f"[search] FAILED {trial.name}: error: {error}")
-            continue
-        if canonical(config) in finished:
+        plan = plan_trial(trial, runs, sweep.resume)
+        if plan.state == "invalid":
+            progress.failed.append((trial, plan.note))
+            _print(f"[search] FAILED {trial.name}: {plan.note}")
+        elif plan.state == "completed":
             progress.skipped += 1
         else:
-            to_run.append(trial)
-    _print(f"[search] {len(sweep.trials)} trials: {progress.skipped} already completed, {len(to_run)} to run, "
-           f"{len(progress.failed)} invalid; runs in {sweep.results_path}")
+            to_run.append(plan.trial)
+            resumed += plan.state == "resume"
+            if plan.state == "resume":
+                _print(f"[search] resuming {trial.name} {plan.note}")
+    _print(f"[search] {len(sweep.trials)} trials: {progress.skipped} already completed, {len(to_run)} to run "
+           f"({resumed} resumed from a checkpoint), {len(progress.failed)} invalid; runs in {sweep.results_path}")
     if not to_run:
         return progress
 
@@ -538,22 +661,24 @@ def parse_args(argv: Iterable[str]) -> argparse.Namespace:
                         help="override KEY of every trial (repeatable), e.g. a short try: --set t_max=20000")
     parser.add_argument("--results", default=None, help="local_results_path of every trial (overrides the file)")
     parser.add_argument("--progress-interval", type=float, default=10.0, help="seconds between progress lines")
-    parser.add_argument("--dry-run", action="store_true", help="list the trials (and which are done), run nothing")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue trials whose run stopped early (INTERRUPTED, DEAD, ...) from its newest "
+                             "checkpoint, as the file's 'resume: checkpoint'")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list the trials and what each would do (completed, resume, to run), run nothing")
     return parser.parse_args(list(argv))
 
 
 def main(argv: Iterable[str]) -> int:
     args = parse_args(argv)
     try:
-        sweep = load_sweep(args.sweep, args.seeds, args.results, parse_set_flags(args.set_flags))
+        sweep = load_sweep(args.sweep, args.seeds, args.results, parse_set_flags(args.set_flags), args.resume)
         if args.dry_run:
-            finished = completed_configs(sweep.results_path)
+            runs = past_runs(sweep.results_path)
             for trial in sweep.trials:
-                try:
-                    state = "completed" if canonical(trial_config(trial)) in finished else "to run"
-                except ValueError as error:
-                    state = f"invalid: {error}"
-                _print(f"{trial.index:4d} [{state}] python src/main.py {' '.join(trial.argv())}")
+                plan = plan_trial(trial, runs, sweep.resume)
+                note = f" {plan.note}" if plan.note else ""
+                _print(f"{trial.index:4d} [{plan.state}]{note}\n     python src/main.py {' '.join(plan.trial.argv())}")
             return 0
         log_name = os.path.splitext(os.path.basename(args.sweep))[0]
         progress = run_sweep(sweep, args.address, args.num_cpus, log_name, args.progress_interval)

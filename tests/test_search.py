@@ -268,3 +268,55 @@ def test_ctrl_c_stops_running_trials_and_keeps_finished_runs(tmp_path):
     assert sorted((config["lr"], status) for status, config in sacred_runs(tmp_path / "results")) == [
         (0.001, "COMPLETED"), (0.002, "INTERRUPTED")]
     assert "[search] interrupted: stopping 1 unfinished trials" in log_path.read_text()
+
+
+def fake_run(results: Path, run_id: int, config: dict, record: dict, steps: list[int] = ()) -> str:
+    """A sacred run directory under ``results`` as ``main.py`` leaves it, with checkpoints at ``steps``."""
+    run_dir = results / "sacred" / config["name"] / "toy" / str(run_id)
+    run_dir.mkdir(parents=True)
+    models = results / "models" / f"token{run_id}"
+    for step in steps:
+        (models / str(step)).mkdir(parents=True)
+    (run_dir / "run.json").write_text(json.dumps(record))
+    (run_dir / "config.json").write_text(json.dumps(config))
+    (run_dir / "info.json").write_text(json.dumps({"models_dir": str(models)}))
+    return str(run_dir)
+
+
+@pytest.mark.parametrize("record, plan", [
+    ({"status": "INTERRUPTED"}, "resume"),
+    ({"status": "RUNNING", "start_time": "2020-01-01T00:00:00"}, "resume"),  # DEAD: no heartbeat since 2020
+    ({"status": "FAILED", "fail_trace": ["Traceback ...\n", "runners.env_pool.EnvWorkerError: env worker 1 died "
+                                         "(exit code -9) without a reply\n"]}, "resume"),  # an env worker OOM-killed
+    ({"status": "FAILED", "fail_trace": ["utils.finite_checks.NonFiniteError: non-finite critic loss\n"]}, "to run"),
+    ({"status": "COMPLETED"}, "completed"),
+])
+def test_only_runs_that_stopped_early_are_resumed(tmp_path, record, plan):
+    """The plan of a trial whose earlier run (same config but for save_model_keep) ended as ``record``
+    says: resumed from its newest checkpoint only if it stopped early and only with ``--resume``."""
+    sweep_file = write_sweep(tmp_path / "s.yaml", tmp_path / "results", config="mappo",
+                             overrides={**TINY, "save_model": True})
+    (trial,) = search.load_sweep(str(sweep_file)).trials
+    config = {**search.trial_config(trial), "save_model_keep": 3}
+    if plan == "completed":  # a run recorded before the keys a resumption sets existed
+        config = {key: value for key, value in config.items() if key not in ("resumed_from", "resumed_step")}
+    run_dir = fake_run(tmp_path / "results", 1, config, record, steps=[4, 12, 8])
+    runs = search.past_runs(str(tmp_path / "results"))
+    resumed = search.plan_trial(trial, runs, resume=True)
+    assert resumed.state == plan
+    assert search.plan_trial(trial, runs, resume=False).state == ("completed" if plan == "completed" else "to run")
+    if plan == "resume":
+        extra = dict(resumed.trial.overrides)
+        assert (extra["resumed_from"], extra["resumed_step"], extra["load_step"]) == (run_dir, 12, 0)
+        assert extra["checkpoint_path"] == str(tmp_path / "results" / "models" / "token1")
+        # the resumption, once started, stands for the trial: its COMPLETED run completes it
+        resumed_config = search.trial_config(resumed.trial)
+        fake_run(tmp_path / "results", 2, resumed_config, {"status": "COMPLETED"})
+        assert search.plan_trial(trial, search.past_runs(str(tmp_path / "results")), resume=True).state == "completed"
+
+
+def test_bad_resume_value_is_one_line(tmp_path, capsys):
+    sweep_file = write_sweep(tmp_path / "s.yaml", tmp_path / "results", config="mappo", resume="always")
+    assert search.main([str(sweep_file), "--dry-run"]) == 2
+    assert capsys.readouterr().err.strip() == ("error: bad value for 'resume': 'always'; allowed: null (no resuming) "
+                                               "or checkpoint (stopped runs go on from their newest checkpoint)")
