@@ -6,7 +6,12 @@
         --reference "HARL HAPPO=benchmarks/reference/harl_happo_halfcheetah2x3_seed*.csv"
 
 Reads every ``<dir>/**/<id>/{run.json,config.json,metrics.json}`` under the given directories
-(sacred's FileStorageObserver layout, as ``main.py`` and ``search.py`` write it). Runs are grouped
+(sacred's FileStorageObserver layout, as ``main.py`` and ``search.py`` write it). A run's status is
+sacred's, except that a RUNNING run whose process is gone counts as ``DEAD``
+(``utils.run_state``; ``--status DEAD`` selects them); the count of runs by status is printed. A
+run that ``search.py`` resumed from a checkpoint and its resumptions are one curve (one run): the
+earlier run's points up to the step resumed from (``resumed_step``), then the resumption's, which
+replace those the earlier run logged after that step; its status is the last resumption's. Runs are grouped
 by the environment (``env_args.key``, else ``env_args.map_name``, else ``env``) and by the
 ``--group-by`` config keys (dotted; default ``name``, the algorithm). Each run's curve is smoothed
 (a trailing moving average over ``--smooth`` logged points) and put on a common step grid (the
@@ -36,11 +41,14 @@ import json
 import math
 import os
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+
+from utils.resumed_runs import origin_dir
+from utils.run_state import run_state
 
 
 class PlotError(ValueError):
@@ -49,12 +57,14 @@ class PlotError(ValueError):
 
 @dataclass
 class Run:
-    """One sacred run: its directory, config and the chosen metric's ``steps``/``values`` (1-D arrays)."""
+    """One sacred run (or a run joined with its resumptions): its directory, config, the chosen
+    metric's ``steps``/``values`` (1-D arrays, empty if it logged none) and its status."""
 
     path: str
     config: dict
     steps: np.ndarray
     values: np.ndarray
+    status: str = "COMPLETED"
 
 
 @dataclass
@@ -84,32 +94,65 @@ def env_of(config: dict) -> str:
     return str(env_args.get("key") or env_args.get("map_name") or config.get("env"))
 
 
-def find_runs(directories: Iterable[str], metric: str, statuses: Sequence[str]) -> tuple[list[Run], set[str]]:
-    """Runs under ``directories`` whose status is in ``statuses`` (``any``: all) and that logged ``metric``;
-    also the metric names seen, for the error message."""
+def read_runs(directories: Iterable[str], metric: str) -> tuple[list[Run], set[str]]:
+    """Every sacred run under ``directories``, with its status (DEAD included) and ``metric``'s
+    points; also the metric names seen, for the error message."""
     runs: list[Run] = []
     seen: set[str] = set()
     for directory in directories:
         for run_json in sorted(glob.glob(os.path.join(directory, "**", "run.json"), recursive=True)):
-            run_dir = os.path.dirname(run_json)
+            run_dir = os.path.normpath(os.path.dirname(run_json))
             try:
                 with open(run_json) as f:
-                    status = json.load(f).get("status")
+                    status = run_state(json.load(f))
                 with open(os.path.join(run_dir, "config.json")) as f:
                     config = json.load(f)
                 with open(os.path.join(run_dir, "metrics.json")) as f:
                     metrics = json.load(f)
             except (OSError, ValueError):
                 continue  # a run being written, or not a run directory
-            if "any" not in statuses and status not in statuses:
-                continue
             seen |= set(metrics)
-            if metric in metrics and metrics[metric]["steps"]:
-                entry = metrics[metric]
-                order = np.argsort(entry["steps"], kind="stable")
-                runs.append(Run(run_dir, config, np.asarray(entry["steps"], float)[order],
-                                np.asarray(entry["values"], float)[order]))
+            entry = metrics.get(metric) or {"steps": [], "values": []}
+            order = np.argsort(entry["steps"], kind="stable")
+            runs.append(Run(run_dir, config, np.asarray(entry["steps"], float)[order],
+                            np.asarray(entry["values"], float)[order], status))
     return runs, seen
+
+
+def join_resumptions(runs: list[Run]) -> tuple[list[Run], int]:
+    """Each run that is no resumption, followed by its chain of resumptions, as one run (see the
+    module docstring; of several resumptions of one run, the one that got furthest); also how many
+    resumptions were joined."""
+    by_dir = {run.path: run for run in runs}
+    resumptions: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        origin = origin_dir(run.path, run.config)
+        if origin is not None and origin in by_dir:
+            resumptions[origin].append(run)
+    joined, count = [], 0
+    for run in runs:
+        origin = origin_dir(run.path, run.config)
+        if origin is not None and origin in by_dir:
+            continue  # part of its origin's curve
+        steps, values, tip = run.steps, run.values, run
+        while resumptions.get(tip.path):
+            tip = max(resumptions[tip.path], key=lambda r: (r.steps[-1] if len(r.steps) else -math.inf, r.path))
+            kept = steps <= tip.config["resumed_step"]
+            steps, values = np.concatenate([steps[kept], tip.steps]), np.concatenate([values[kept], tip.values])
+            count += 1
+        joined.append(Run(run.path, run.config, steps, values, tip.status))
+    return joined, count
+
+
+def find_runs(directories: Iterable[str], metric: str, statuses: Sequence[str]) -> tuple[list[Run], set[str], Counter]:
+    """Runs under ``directories`` (each joined with its resumptions) whose status is in ``statuses``
+    (``any``: all) and that logged ``metric``; also the metric names seen, for the error message,
+    and the count of runs by status."""
+    runs, seen = read_runs(directories, metric)
+    joined, _ = join_resumptions(runs)
+    counts = Counter(run.status for run in joined)
+    chosen = [run for run in joined if ("any" in statuses or run.status in statuses) and len(run.steps)]
+    return chosen, seen, counts
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -314,7 +357,8 @@ def parse_args(argv: Iterable[str]) -> argparse.Namespace:
                              "(default: name, the algorithm; e.g. name,lr or hypergroup)")
     parser.add_argument("--smooth", type=int, default=1, help="moving-average window in logged points (1: none)")
     parser.add_argument("--status", default="COMPLETED",
-                        help="comma-separated sacred statuses to include, or 'any' (default: %(default)s)")
+                        help="comma-separated sacred statuses to include (COMPLETED, RUNNING, INTERRUPTED, FAILED, "
+                             "and DEAD: RUNNING but its process is gone), or 'any' (default: %(default)s)")
     parser.add_argument("--out", default="results/plots/curves", help="output path stem (default: %(default)s)")
     parser.add_argument("--reference", action="append", default=[], metavar="NAME=GLOB",
                         help="reference runs measured elsewhere: CSV files, one per seed (repeatable)")
@@ -333,11 +377,13 @@ def main(argv: Iterable[str]) -> int:
         if args.smooth < 1:
             raise PlotError(f"bad value for '--smooth': {args.smooth}; allowed: an integer >= 1")
         statuses = [s.strip() for s in args.status.split(",") if s.strip()]
-        runs, seen = find_runs(args.dirs, args.metric, statuses)
+        runs, seen, counts = find_runs(args.dirs, args.metric, statuses)
+        found = ", ".join(f"{status} {n}" for status, n in sorted(counts.items())) or "none"
         if not runs:
-            if seen:
+            if seen and args.metric not in seen:
                 raise PlotError(f"no run logged metric '{args.metric}'; logged metrics: {', '.join(sorted(seen))}")
-            raise PlotError(f"no sacred runs with status {args.status} under {', '.join(args.dirs)}")
+            raise PlotError(f"no sacred runs with status {args.status} under {', '.join(args.dirs)} (runs by status: "
+                            f"{found})")
         try:
             at_steps = [int(float(step)) for step in args.at.split(",") if step.strip()]
         except ValueError:
@@ -350,6 +396,7 @@ def main(argv: Iterable[str]) -> int:
     except PlotError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    print(f"runs by status (a run and its resumptions count once): {found}")
     print(format_table(rows, args.metric))
     if comparison:
         print(comparison)

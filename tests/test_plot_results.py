@@ -14,12 +14,17 @@ import plot_results  # src/ is on sys.path: tests/conftest.py
 
 
 def write_run(root: Path, name: str, run_id: int, values: list[float], *, key: str = "toy", lr: float = 0.001,
-              status: str = "COMPLETED", steps: list[int] | None = None, seed: int = 0) -> None:
+              status: str | dict = "COMPLETED", steps: list[int] | None = None, seed: int = 0,
+              resumed: tuple[str, int] | None = None) -> None:
+    """A sacred run directory; ``status`` a status or a whole run.json; ``resumed``: the
+    ``(resumed_from, resumed_step)`` of a resumption."""
     run_dir = root / "sacred" / name / key / str(run_id)
     run_dir.mkdir(parents=True)
-    (run_dir / "run.json").write_text(json.dumps({"status": status}))
-    (run_dir / "config.json").write_text(json.dumps({"name": name, "env": "gymma", "lr": lr, "seed": seed,
-                                                     "env_args": {"key": key}}))
+    (run_dir / "run.json").write_text(json.dumps(status if isinstance(status, dict) else {"status": status}))
+    config = {"name": name, "env": "gymma", "lr": lr, "seed": seed, "env_args": {"key": key}}
+    if resumed:
+        config.update(resumed_from=resumed[0], resumed_step=resumed[1])
+    (run_dir / "config.json").write_text(json.dumps(config))
     steps = steps or [100 * (i + 1) for i in range(len(values))]
     (run_dir / "metrics.json").write_text(json.dumps(
         {"test_return_mean": {"steps": steps, "values": values, "timestamps": [""] * len(values)},
@@ -136,3 +141,28 @@ def test_bad_reference_or_steps_is_one_line(runs, tmp_path, capsys, args, messag
     assert plot_results.main([str(runs / "sacred" / "happo" / "toy"), "--out", str(tmp_path / "x"), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
+
+
+def test_a_run_and_its_resumptions_are_one_curve_and_dead_runs_are_dead(tmp_path, capsys):
+    """Run 1 was killed (RUNNING, its heartbeat long stale: DEAD) after logging up to 400 with a
+    checkpoint at 200; run 2 resumed it at 200 and was stopped at 400 after a checkpoint at 300; run
+    3 resumed run 2 at 300 and completed. ``resumed_from`` names where the runs were first written
+    (another machine's path): the last three parts find them here. Another seed did not resume."""
+    dead = {"status": "RUNNING", "start_time": "2020-01-01T00:00:00", "heartbeat": "2020-01-01T01:00:00"}
+    elsewhere = "/elsewhere/results/sacred/happo/toy"
+    write_run(tmp_path, "happo", 1, [1.0, 2.0, 3.0, 4.0], status=dead)
+    write_run(tmp_path, "happo", 2, [30.0, 40.0], steps=[300, 400], status="INTERRUPTED",
+              resumed=(f"{elsewhere}/1", 200))
+    write_run(tmp_path, "happo", 3, [400.0, 500.0], steps=[400, 500], resumed=(f"{elsewhere}/2", 300))
+    write_run(tmp_path, "happo", 4, [1.0, 2.0, 3.0, 4.0, 5.0], status=dead, seed=1)
+    out = tmp_path / "joined"
+    assert plot_results.main([str(tmp_path), "--out", str(out), "--status", "any", "--group-by", "seed"]) == 0
+    curve = {row["group"]: [] for row in read_csv(Path(f"{out}.csv"))}
+    for row in read_csv(Path(f"{out}.csv")):
+        curve[row["group"]].append((int(row["step"]), float(row["mean"])))
+    assert curve["0"] == [(100, 1.0), (200, 2.0), (300, 30.0), (400, 400.0), (500, 500.0)]
+    assert "runs by status (a run and its resumptions count once): COMPLETED 1, DEAD 1" in capsys.readouterr().out
+    assert plot_results.main([str(tmp_path), "--out", str(out), "--status", "DEAD", "--group-by", "seed"]) == 0
+    assert {row["group"] for row in read_csv(Path(f"{out}.csv"))} == {"1"}  # the chain's status is its last run's
+    assert plot_results.main([str(tmp_path), "--out", str(out), "--status", "RUNNING"]) == 2
+    assert "(runs by status: COMPLETED 1, DEAD 1)" in capsys.readouterr().err
