@@ -40,6 +40,13 @@ def identify(pid: int) -> ProcessId:
     return pid, stat[2]
 
 
+def parent_of(pid: int) -> int:
+    """The parent pid of the living process ``pid``."""
+    stat = _stat(pid)
+    assert stat is not None, f"no process {pid}"
+    return stat[1]
+
+
 def descendants(pid: int) -> dict[ProcessId, str]:
     """Every living process below ``pid`` (children, grandchildren, ...) -> its command line."""
     children: dict[int, list[int]] = {}
