@@ -25,6 +25,7 @@ import search  # noqa: E402
 from tests.support import processes  # noqa: E402
 from tests.support.process_tree import (  # noqa: E402
     descendants, identify, kill_survivors, parent_of, requires_proc, wait_until_gone)
+from utils.checkpoint import list_checkpoint_steps  # noqa: E402
 from utils.run_state import run_state  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -149,7 +150,7 @@ def test_a_killed_trial_resumes_from_its_checkpoint_into_one_curve(tmp_path, lau
 
     models_dir = read_json(os.path.join(run_dir, "info.json"))["models_dir"]
     assert models_dir.startswith(str(results))  # absolute, outside the checkout
-    steps = sorted(int(name) for name in os.listdir(models_dir))
+    steps = list_checkpoint_steps(models_dir)
     killed_at = steps[-1]
     assert 0 < killed_at < RUN["t_max"] and len(steps) >= 2
     assert read_json(os.path.join(run_dir, "run.json"))["status"] == "RUNNING"  # what kill -9 leaves
