@@ -44,6 +44,7 @@ from experiment.build import build_run  # noqa: E402
 from run import make_args, seed_everything  # noqa: E402
 from runners import REGISTRY as runner_registry  # noqa: E402
 from utils.logging import Logger, get_console_logger  # noqa: E402
+from utils.threads import learner_threads, torch_threads  # noqa: E402
 
 LOOKAHEAD_PHASES = ("time_real_update", "time_model", "time_imagination", "time_lookahead_update")
 
@@ -73,7 +74,8 @@ class Trial:
         sample = self.buffer.sample(self.args.batch_size)
         sample = sample[:, : sample.max_t_filled()]
         clock = time.perf_counter()
-        stats = self.learner.train(sample, self.runner.t_env, 0)
+        with torch_threads(learner_threads(self.args.learner_threads)):  # as run.train does
+            stats = self.learner.train(sample, self.runner.t_env, 0)
         update = time.perf_counter() - clock
         row = {"real_steps": self.runner.t_env - t_env, "time_real_rollout": rollout, "time_train": update}
         row.update({key: float(stats[key]) for key in LOOKAHEAD_PHASES if key in stats})

@@ -29,6 +29,7 @@ from utils.config import ConfigError
 from utils.finite_checks import NonFiniteError
 from utils.logging import Logger
 from utils.stop_signals import deferred
+from utils.threads import learner_threads, torch_threads
 from utils.timehelper import time_left, time_str
 
 
@@ -164,6 +165,7 @@ def train(args: SimpleNamespace, runner: Runner, buffer: ReplayBuffer, learner: 
     start_time, last_time = time.time(), time.time()
     test_seconds = 0.0  # time spent in test episodes and checkpoint saves
     t_start = runner.t_env
+    threads = learner_threads(args.learner_threads)
 
     def report() -> None:
         report_progress(logger, episode, runner.t_env, runner.t_env - t_start, time.time() - start_time, test_seconds)
@@ -179,7 +181,7 @@ def train(args: SimpleNamespace, runner: Runner, buffer: ReplayBuffer, learner: 
                 sample = sample[:, : sample.max_t_filled()]
                 if sample.device != torch.device(args.device):
                     sample.to(args.device)
-                with deferred():
+                with deferred(), torch_threads(threads):  # every core the run holds while the env workers wait
                     learner.train(sample, runner.t_env, episode)
             episode += args.batch_size_run
 

@@ -75,6 +75,7 @@ def imagination_model(args: SimpleNamespace, env_info: EnvInfo) -> tuple[Any, Mo
     ).to(args.device)
     return model, ModelTrainer(
         model, lr=args.model_lr, batch_size=args.model_batch_size, buffer_size=args.model_buffer_size,
+        buffer_device=args.device,  # the FIFOs beside the model: no mini-batch crosses devices
         early_stop=args.model_early_stop, early_stop_interval=args.model_early_stop_interval,
         early_stop_patience=args.model_early_stop_patience, early_stop_tolerance=args.model_early_stop_tolerance,
     )

@@ -150,7 +150,8 @@ class LookaheadLearner:
         whose slot is unfilled."""
         rows, steps = (batch["filled"][:, :-1, 0] > 0).nonzero(as_tuple=True)
         n = self.settings.lka_rollouts
-        pick = torch.randperm(len(rows))[:n] if len(rows) >= n else torch.randint(len(rows), (n,))
+        device = rows.device
+        pick = torch.randperm(len(rows), device=device)[:n] if len(rows) >= n else torch.randint(len(rows), (n,), device=device)
         rows, steps = rows[pick], steps[pick]
         return batch["state"][rows, steps], batch["obs"][rows, steps]
 

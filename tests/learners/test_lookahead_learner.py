@@ -24,6 +24,7 @@ from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
 from experiment.build import build_learner
 from tests.factories import FakeLogger, make_test_args
+from utils.logging import as_floats
 
 N_AGENTS, ACTION_DIM, OBS_DIM, STATE_DIM, EPISODE_LIMIT = 2, 3, 4, 6, 5
 LENGTHS = (5, 3, 4, 5, 2, 5)  # full-length rows (bootstrapped) and rows that terminate earlier
@@ -187,7 +188,7 @@ def test_happo_real_update_by_hand(trust_region):
     def spy_agent_step(agent, mb_batch, acts, advantages, start, behaviour, mask, factor):
         stats = agent_step(agent, mb_batch, acts, advantages, start, behaviour, mask, factor)
         agent_calls.append({"agent": agent, "advantages": advantages.clone(), "start": start.clone(),
-                            "behaviour": behaviour.clone(), "factor": factor.clone(), "stats": stats})
+                            "behaviour": behaviour.clone(), "factor": factor.clone(), "stats": as_floats(stats)})
         return stats
 
     real.advantage_estimator, real._agent_step = spy_estimator, spy_agent_step

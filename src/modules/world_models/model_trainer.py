@@ -40,7 +40,8 @@ from components.episode_buffer import EpisodeBatch
 from modules.world_models.dynamics_model import DynamicsModel
 from modules.world_models.transition_buffer import TransitionBuffer, Transitions, transitions_from_episodes
 from utils.config import ConfigError
-from utils.finite_checks import check_update
+from utils.finite_checks import StepChecks
+from utils.logging import as_floats
 
 LOG_VAR_BOUND_PENALTY = 0.01
 """Weight of MBPO's penalty on the gap between the learnt log-variance bounds."""
@@ -128,7 +129,8 @@ class ModelTrainer:
             return
         training = transitions
         if self.validation_buffer is not None:
-            held_out = torch.rand(transitions["state"].shape[0]) < self.validation_fraction
+            draws = torch.rand(transitions["state"].shape[0], device=transitions["state"].device)
+            held_out = draws < self.validation_fraction
             training = {name: value[~held_out] for name, value in transitions.items()}
             self.validation_buffer.add({name: value[held_out] for name, value in transitions.items()})
         self.train_buffer.add(training)
@@ -183,6 +185,7 @@ class ModelTrainer:
         best = self._held_out_loss(held_out) if held_out is not None else math.inf
         checks_without_improvement = 0
         totals: dict[str, torch.Tensor] = {}
+        checks = StepChecks(self)
         steps_taken = 0
         while steps_taken < n_steps:
             batch = self.train_buffer.sample((self.model.n_models, self.batch_size), device=self.device)
@@ -190,7 +193,7 @@ class ModelTrainer:
             self.optimiser.zero_grad()
             loss.backward()
             grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-            check_update(self, "dynamics model", loss, grad_norm, self.model.parameters())
+            checks.step("dynamics model", loss, grad_norm, self.model.parameters())
             self.optimiser.step()
             self.gradient_steps += 1
             named = {"loss": loss} | {f"{part}_loss": value for part, value in parts.items()}
@@ -198,6 +201,7 @@ class ModelTrainer:
                 totals[name] = totals.get(name, 0.0) + value.detach()
             steps_taken += 1
             if held_out is not None and steps_taken % self.early_stop_interval == 0 and steps_taken < n_steps:
+                checks.finish()  # the held-out loss is read back here anyway
                 held_out_loss = self._held_out_loss(held_out)
                 if held_out_loss < best - self.early_stop_tolerance * abs(best):
                     best, checks_without_improvement = held_out_loss, 0
@@ -205,7 +209,8 @@ class ModelTrainer:
                     checks_without_improvement += 1
                 if checks_without_improvement == self.early_stop_patience:
                     break
-        stats = {f"model_{name}": float(total) / max(steps_taken, 1) for name, total in totals.items()}
+        checks.finish()
+        stats = {f"model_{name}": total / max(steps_taken, 1) for name, total in as_floats(totals).items()}
         return stats | {"model_steps_taken": float(steps_taken)}
 
     def _held_out_batch(self) -> Transitions | None:
