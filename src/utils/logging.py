@@ -145,7 +145,8 @@ def as_floats(stats: Mapping[str, Any]) -> dict[str, float]:
     tensors = {key: value for key, value in stats.items() if isinstance(value, torch.Tensor)}
     floats = {key: float(value) for key, value in stats.items() if key not in tensors}
     if tensors:
-        floats.update(zip(tensors, torch.stack([value.detach().float().reshape(()) for value in tensors.values()]).tolist()))
+        values = torch.stack([value.detach().float().reshape(()) for value in tensors.values()])
+        floats.update(zip(tensors, values.tolist()))
     return {key: floats[key] for key in stats}
 
 

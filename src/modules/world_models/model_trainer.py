@@ -170,14 +170,15 @@ class ModelTrainer:
             loss = loss + LOG_VAR_BOUND_PENALTY * (model.max_log_var.sum() - model.min_log_var.sum())
         return loss, parts
 
-    def train_steps(self, n_steps: int) -> dict[str, float]:
+    def train_steps(self, n_steps: int, generator: torch.Generator | None = None) -> dict[str, float]:
         """Take ``n_steps`` gradient steps on random mini-batches of the training FIFO, fewer when
         ``early_stop`` stops the call (module docstring; the held-out checks draw no random numbers,
         so the steps taken are those an ``early_stop=False`` trainer would take).
 
         Returns the mean over the steps taken of the loss (``model_loss``) and its parts
         (``model_state_loss``, ``model_reward_loss``, ``model_termination_loss``, ``model_obs_loss``),
-        and their number (``model_steps_taken``).
+        and their number (``model_steps_taken``). ``generator``: where the mini-batches are drawn from
+        (default: torch's global stream).
         """
         if len(self.train_buffer) == 0:
             raise ValueError("the dynamics model has no transitions to train on; add episodes first")
@@ -188,7 +189,7 @@ class ModelTrainer:
         checks = StepChecks(self)
         steps_taken = 0
         while steps_taken < n_steps:
-            batch = self.train_buffer.sample((self.model.n_models, self.batch_size), device=self.device)
+            batch = self.train_buffer.sample((self.model.n_models, self.batch_size), self.device, generator)
             loss, parts = self.loss(batch)
             self.optimiser.zero_grad()
             loss.backward()
