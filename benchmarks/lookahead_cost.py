@@ -1,11 +1,12 @@
 """What Lookahead costs: Lookahead-HAPPO vs HAPPO on HalfCheetah 2x3, wall time per real env step.
 
-Both algorithms are built in this one process exactly as ``src/main.py`` builds them (same merged
-config, same registries) and run side by side: iteration i of each is one ``runner.run()`` (a real
-rollout) plus one ``learner.train(batch)``, and the two alternate, the first one swapping each
-iteration, so a change in machine load hits both alike. Lookahead's own phases come from the
-learner's diagnostics (``time_real_update``, ``time_model``, ``time_imagination``,
-``time_lookahead_update``). The model warm-up is switched off (``lka_warmup_steps=0``) so every
+All variants are built in this one process exactly as ``src/main.py`` builds them (same merged
+config, same registries) and run side by side: iteration i of each is one ``learner.train(batch)``
+on its last rollout, then one ``runner.run()`` (the next real rollout), then, with
+``model_train_during_rollout``, the wait for the model's training if it outlasted the rollout;
+the variants alternate, each going first in turn, so a change in machine load hits all alike.
+Lookahead's own phases come from the learner's diagnostics (``time_real_update``, ``time_model``,
+``time_imagination``, ``time_lookahead_update``, ``time_model_background``). The model warm-up is switched off (``lka_warmup_steps=0``) so every
 timed iteration pays for the whole of Lookahead, as it does after the first 50k steps of a run;
 the first iteration of each is not counted (one-off start-up costs).
 
@@ -14,7 +15,9 @@ settings: 40 envs x 400 steps = 16,000 real steps per iteration, 20 epochs x 10 
 ``lookahead_happo`` (the paper's: 2,000 model steps x 512; 4,000 imagined rollouts x 20 steps, 20
 epochs x 10 mini-batches), ``lookahead_happo_authors`` (the authors' released settings: the clip
 around mu, GAE, 400 imagined rollouts x 15 steps, 10 epochs x 5 mini-batches, 4,000 model steps
-x 256), and both Lookahead ones with ``model_early_stop=True``. The learner phases run on
+x 256), and both Lookahead ones with ``model_early_stop=True`` and with
+``model_train_during_rollout=True`` (whose model steps overlap the next rollout, so its rollout
+time holds what the model costs it). The learner phases run on
 ``learner_threads`` (default: every core), as in ``src/main.py``.
 
     python benchmarks/lookahead_cost.py --iterations 3
@@ -42,13 +45,15 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated", categor
 import torch  # noqa: E402
 
 from main import build_config  # noqa: E402
+from components.episode_buffer import EpisodeBatch  # noqa: E402
 from experiment.build import build_run  # noqa: E402
 from run import make_args, seed_everything  # noqa: E402
 from runners import REGISTRY as runner_registry  # noqa: E402
 from utils.logging import Logger, get_console_logger  # noqa: E402
 from utils.threads import learner_threads, torch_threads  # noqa: E402
 
-LOOKAHEAD_PHASES = ("time_real_update", "time_model", "time_imagination", "time_lookahead_update")
+LOOKAHEAD_PHASES = ("time_real_update", "time_model", "time_imagination", "time_lookahead_update",
+                    "time_model_background")
 
 
 class Trial:
@@ -65,25 +70,38 @@ class Trial:
         self.runner = runner_registry[self.args.runner](args=self.args, logger=logger)
         components = build_run(self.args, self.runner, logger)
         self.buffer, self.learner = components.buffer, components.learner
+        self.pending: EpisodeBatch | None = None  # the batch the next update trains on
 
     def iteration(self) -> dict[str, float]:
-        """One real rollout and one update; seconds per phase and real steps collected."""
-        t_env = self.runner.t_env
-        clock = time.perf_counter()
-        batch = self.runner.run(test_mode=False)
-        rollout = time.perf_counter() - clock
-        self.buffer.insert_episode_batch(batch)
-        sample = self.buffer.sample(self.args.batch_size)
-        sample = sample[:, : sample.max_t_filled()]
+        """One update on the last rollout's batch, then the next real rollout (beside which
+        ``model_train_during_rollout`` trains the model), then the wait for that training if it
+        outlasted the rollout (as the next update would wait); seconds per phase, real steps."""
+        if self.pending is None:  # the first rollout, before any update
+            self.pending = self._rollout()
         clock = time.perf_counter()
         with torch_threads(learner_threads(self.args.learner_threads)):  # as run.train does
-            stats = self.learner.train(sample, self.runner.t_env, 0)
+            stats = self.learner.train(self.pending, self.runner.t_env, 0)
         update = time.perf_counter() - clock
-        row = {"real_steps": self.runner.t_env - t_env, "time_real_rollout": rollout, "time_train": update}
+        t_env, clock = self.runner.t_env, time.perf_counter()
+        self.pending = self._rollout()
+        rollout = time.perf_counter() - clock
+        clock = time.perf_counter()
+        background = getattr(self.learner, "background", None)
+        trained = background.wait() if background is not None else {}
+        wait = time.perf_counter() - clock
+        row = {"real_steps": self.runner.t_env - t_env, "time_real_rollout": rollout, "time_train": update,
+               "time_model_wait": wait}
         row.update({key: float(stats[key]) for key in (*LOOKAHEAD_PHASES, "model_steps_taken") if key in stats})
+        row.update({key: trained[key] for key in ("time_model_background", "model_steps_taken") if key in trained})
         row.setdefault("time_real_update", update)
-        row["time_total"] = rollout + update
+        row["time_total"] = rollout + update + wait
         return row
+
+    def _rollout(self) -> EpisodeBatch:
+        batch = self.runner.run(test_mode=False)
+        self.buffer.insert_episode_batch(batch)
+        sample = self.buffer.sample(self.args.batch_size)
+        return sample[:, : sample.max_t_filled()]
 
     def close(self) -> None:
         self.runner.close_env()
@@ -109,7 +127,8 @@ def plot(summary: dict[str, dict[str, float]], path: str, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    phases = ["time_real_rollout", "time_real_update", *LOOKAHEAD_PHASES[1:]]
+    phases = ["time_real_rollout", "time_real_update", "time_model", "time_imagination", "time_lookahead_update",
+              "time_model_wait"]
     fig, ax = plt.subplots(figsize=(8, 1.2 + 0.5 * len(summary)))
     for row, (alg, times) in enumerate(summary.items()):
         left = 0.0
@@ -130,11 +149,13 @@ VARIANTS = {
     "happo": ("happo", []),
     "lookahead_happo": ("lookahead_happo", []),
     "lookahead_happo+early_stop": ("lookahead_happo", ["model_early_stop=True"]),
+    "lookahead_happo+during_rollout": ("lookahead_happo", ["model_train_during_rollout=True"]),
     "lookahead_happo_authors": ("lookahead_happo_authors", []),
     "lookahead_happo_authors+early_stop": ("lookahead_happo_authors", ["model_early_stop=True"]),
+    "lookahead_happo_authors+during_rollout": ("lookahead_happo_authors", ["model_train_during_rollout=True"]),
 }
 """name -> (config, overrides): the base, Lookahead with the paper's and with the authors' settings,
-each with and without the model's early stopping."""
+each as it is, with the model's early stopping and with the model trained during the rollouts."""
 
 
 def main() -> None:
