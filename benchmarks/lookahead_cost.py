@@ -1,21 +1,26 @@
 """What Lookahead costs: Lookahead-HAPPO vs HAPPO on HalfCheetah 2x3, wall time per real env step.
 
-Both algorithms are built in this one process exactly as ``src/main.py`` builds them (same merged
-config, same registries) and run side by side: iteration i of each is one ``runner.run()`` (a real
-rollout) plus one ``learner.train(batch)``, and the two alternate, the first one swapping each
-iteration, so a change in machine load hits both alike. Lookahead's own phases come from the
-learner's diagnostics (``time_real_update``, ``time_model``, ``time_imagination``,
-``time_lookahead_update``). The model warm-up is switched off (``lka_warmup_steps=0``) so every
+All variants are built in this one process exactly as ``src/main.py`` builds them (same merged
+config, same registries) and run side by side: iteration i of each is one ``learner.train(batch)``
+on its last rollout, then one ``runner.run()`` (the next real rollout), then, with
+``model_train_during_rollout``, the wait for the model's training if it outlasted the rollout;
+the variants alternate, each going first in turn, so a change in machine load hits all alike.
+Lookahead's own phases come from the learner's diagnostics (``time_real_update``, ``time_model``,
+``time_imagination``, ``time_lookahead_update``, ``time_model_background``). The model warm-up is switched off (``lka_warmup_steps=0``) so every
 timed iteration pays for the whole of Lookahead, as it does after the first 50k steps of a run;
 the first iteration of each is not counted (one-off start-up costs).
 
-Default settings are the paper's (``lookahead_happo`` vs ``happo``: 40 envs x 400 steps =
-16,000 real steps per iteration, 20 epochs x 10 mini-batches; 2,000 model steps; 4,000 imagined
-rollouts x 20 steps, 20 epochs x 10 mini-batches). ``--authors`` runs ``lookahead_happo_authors``
-instead: the authors' released settings (the clip around mu, GAE, 400 imagined rollouts x 15 steps,
-10 epochs x 5 mini-batches, 4,000 model steps x 256).
+The variants (``VARIANTS``), all side by side, each going first in turn: ``happo`` (the paper's
+settings: 40 envs x 400 steps = 16,000 real steps per iteration, 20 epochs x 10 mini-batches),
+``lookahead_happo`` (the paper's: 2,000 model steps x 512; 4,000 imagined rollouts x 20 steps, 20
+epochs x 10 mini-batches), ``lookahead_happo_authors`` (the authors' released settings: the clip
+around mu, GAE, 400 imagined rollouts x 15 steps, 10 epochs x 5 mini-batches, 4,000 model steps
+x 256), and both Lookahead ones with ``model_early_stop=True`` and with
+``model_train_during_rollout=True`` (whose model steps overlap the next rollout, so its rollout
+time holds what the model costs it). The learner phases run on
+``learner_threads`` (default: every core), as in ``src/main.py``.
 
-    python benchmarks/lookahead_cost.py --iterations 4
+    python benchmarks/lookahead_cost.py --iterations 3
 
 Writes ``<out>/lookahead_cost.{json,csv,png}`` with the command; prints the table.
 """
@@ -40,12 +45,15 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated", categor
 import torch  # noqa: E402
 
 from main import build_config  # noqa: E402
+from components.episode_buffer import EpisodeBatch  # noqa: E402
 from experiment.build import build_run  # noqa: E402
 from run import make_args, seed_everything  # noqa: E402
 from runners import REGISTRY as runner_registry  # noqa: E402
 from utils.logging import Logger, get_console_logger  # noqa: E402
+from utils.threads import learner_threads, torch_threads  # noqa: E402
 
-LOOKAHEAD_PHASES = ("time_real_update", "time_model", "time_imagination", "time_lookahead_update")
+LOOKAHEAD_PHASES = ("time_real_update", "time_model", "time_imagination", "time_lookahead_update",
+                    "time_model_background")
 
 
 class Trial:
@@ -62,37 +70,54 @@ class Trial:
         self.runner = runner_registry[self.args.runner](args=self.args, logger=logger)
         components = build_run(self.args, self.runner, logger)
         self.buffer, self.learner = components.buffer, components.learner
+        self.pending: EpisodeBatch | None = None  # the batch the next update trains on
 
     def iteration(self) -> dict[str, float]:
-        """One real rollout and one update; seconds per phase and real steps collected."""
-        t_env = self.runner.t_env
+        """One update on the last rollout's batch, then the next real rollout (beside which
+        ``model_train_during_rollout`` trains the model), then the wait for that training if it
+        outlasted the rollout (as the next update would wait); seconds per phase, real steps."""
+        if self.pending is None:  # the first rollout, before any update
+            self.pending = self._rollout()
         clock = time.perf_counter()
-        batch = self.runner.run(test_mode=False)
+        with torch_threads(learner_threads(self.args.learner_threads)):  # as run.train does
+            stats = self.learner.train(self.pending, self.runner.t_env, 0)
+        update = time.perf_counter() - clock
+        t_env, clock = self.runner.t_env, time.perf_counter()
+        self.pending = self._rollout()
         rollout = time.perf_counter() - clock
+        clock = time.perf_counter()
+        background = getattr(self.learner, "background", None)
+        trained = background.wait() if background is not None else {}
+        wait = time.perf_counter() - clock
+        row = {"real_steps": self.runner.t_env - t_env, "time_real_rollout": rollout, "time_train": update,
+               "time_model_wait": wait}
+        row.update({key: float(stats[key]) for key in (*LOOKAHEAD_PHASES, "model_steps_taken") if key in stats})
+        row.update({key: trained[key] for key in ("time_model_background", "model_steps_taken") if key in trained})
+        row.setdefault("time_real_update", update)
+        row["time_total"] = rollout + update + wait
+        return row
+
+    def _rollout(self) -> EpisodeBatch:
+        batch = self.runner.run(test_mode=False)
         self.buffer.insert_episode_batch(batch)
         sample = self.buffer.sample(self.args.batch_size)
-        sample = sample[:, : sample.max_t_filled()]
-        clock = time.perf_counter()
-        stats = self.learner.train(sample, self.runner.t_env, 0)
-        update = time.perf_counter() - clock
-        row = {"real_steps": self.runner.t_env - t_env, "time_real_rollout": rollout, "time_train": update}
-        row.update({key: float(stats[key]) for key in LOOKAHEAD_PHASES if key in stats})
-        row.setdefault("time_real_update", update)
-        row["time_total"] = rollout + update
-        return row
+        return sample[:, : sample.max_t_filled()]
 
     def close(self) -> None:
         self.runner.close_env()
 
 
-def summarise(rows: list[dict], algs: list[str]) -> dict[str, dict[str, float]]:
-    """Per algorithm, the median over timed iterations of every phase, and seconds per real step."""
+def summarise(rows: list[dict], names: list[str], base: str) -> dict[str, dict[str, float]]:
+    """Per variant, the median over timed iterations of every phase, ms per real step and its ratio
+    to ``base``'s."""
     summary = {}
-    for alg in algs:
-        timed = [row for row in rows if row["alg"] == alg and row["iteration"] > 0]
-        keys = [key for key in timed[0] if key.startswith("time_")]
-        summary[alg] = {key: statistics.median(row[key] for row in timed) for key in keys}
-        summary[alg]["ms_per_real_step"] = 1000 * statistics.median(row["time_total"] / row["real_steps"] for row in timed)
+    for name in names:
+        timed = [row for row in rows if row["variant"] == name and row["iteration"] > 0]
+        keys = [key for key in timed[0] if key.startswith("time_") or key == "model_steps_taken"]
+        summary[name] = {key: statistics.median(row.get(key, 0.0) for row in timed) for key in keys}
+        summary[name]["ms_per_real_step"] = 1000 * statistics.median(row["time_total"] / row["real_steps"] for row in timed)
+    for name in names:
+        summary[name]["ratio_to_base"] = summary[name]["ms_per_real_step"] / summary[base]["ms_per_real_step"]
     return summary
 
 
@@ -102,8 +127,9 @@ def plot(summary: dict[str, dict[str, float]], path: str, title: str) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    phases = ["time_real_rollout", "time_real_update", *LOOKAHEAD_PHASES[1:]]
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    phases = ["time_real_rollout", "time_real_update", "time_model", "time_imagination", "time_lookahead_update",
+              "time_model_wait"]
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.5 * len(summary)))
     for row, (alg, times) in enumerate(summary.items()):
         left = 0.0
         for colour, phase in enumerate(phases):
@@ -113,57 +139,73 @@ def plot(summary: dict[str, dict[str, float]], path: str, title: str) -> None:
             left += width
     ax.set_yticks(range(len(summary)), list(summary))
     ax.set_xlabel("seconds per iteration (median)")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(title, fontsize=6)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
 
+VARIANTS = {
+    "happo": ("happo", []),
+    "lookahead_happo": ("lookahead_happo", []),
+    "lookahead_happo+early_stop": ("lookahead_happo", ["model_early_stop=True"]),
+    "lookahead_happo+during_rollout": ("lookahead_happo", ["model_train_during_rollout=True"]),
+    "lookahead_happo_authors": ("lookahead_happo_authors", []),
+    "lookahead_happo_authors+early_stop": ("lookahead_happo_authors", ["model_early_stop=True"]),
+    "lookahead_happo_authors+during_rollout": ("lookahead_happo_authors", ["model_train_during_rollout=True"]),
+}
+"""name -> (config, overrides): the base, Lookahead with the paper's and with the authors' settings,
+each as it is, with the model's early stopping and with the model trained during the rollouts."""
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--iterations", type=int, default=4, help="iterations of each algorithm (the first is not timed)")
-    parser.add_argument("--base", default="happo", help="the base algorithm's config")
-    parser.add_argument("--lookahead", default="lookahead_happo", help="Lookahead's config")
-    parser.add_argument("--authors", action="store_true",
-                        help="Lookahead with the authors' released settings (--lookahead lookahead_happo_authors)")
+    parser.add_argument("--iterations", type=int, default=3, help="iterations of each variant (the first is not timed)")
+    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
     parser.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results"))
-    parser.add_argument("extra", nargs="*", help="key=value overrides for both algorithms")
+    parser.add_argument("extra", nargs="*", help="key=value overrides for every variant")
     options = parser.parse_args()
+    names = options.variants.split(",")
+    unknown = [name for name in names if name not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; allowed: {', '.join(VARIANTS)}")
 
     common = ["env_args.key=mamujoco:HalfCheetah-2x3", "seed=1", "use_tensorboard=False", *options.extra]
-    lookahead = "lookahead_happo_authors" if options.authors else options.lookahead
-    trials = [Trial(options.base, common), Trial(lookahead, common + ["lka_warmup_steps=0"])]
+    trials = {}
+    for name in names:
+        config, overrides = VARIANTS[name]
+        warmup = ["lka_warmup_steps=0"] if config.startswith("lookahead") else []
+        trials[name] = Trial(config, common + warmup + overrides)
     rows = []
     try:
         for iteration in range(options.iterations):
-            order = trials if iteration % 2 == 0 else trials[::-1]
-            for trial in order:
-                row = {"alg": trial.name, "iteration": iteration, **trial.iteration()}
+            order = names[iteration % len(names):] + names[: iteration % len(names)]  # each goes first in turn
+            for name in order:
+                row = {"variant": name, "iteration": iteration, **trials[name].iteration()}
                 rows.append(row)
                 print(", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()), flush=True)
     finally:
-        for trial in trials:
+        for trial in trials.values():
             trial.close()
 
-    algs = [options.base, options.lookahead]
-    summary = summarise(rows, algs)
-    ratio = summary[options.lookahead]["ms_per_real_step"] / summary[options.base]["ms_per_real_step"]
+    summary = summarise(rows, names, names[0])
     command = shlex.join([os.path.relpath(sys.executable, REPO), *sys.argv])
-    print(f"\n{'phase (median s/iteration)':<28}" + "".join(f"{alg:>18}" for alg in algs))
-    for key in summary[options.lookahead]:
-        print(f"{key:<28}" + "".join(f"{summary[alg].get(key, 0.0):>18.3f}" for alg in algs))
-    print(f"\nLookahead / base wall time per real env step: {ratio:.2f}x (target <= 2x)")
+    keys = sorted({key for times in summary.values() for key in times}, key=lambda k: (k.startswith("ms") or k.startswith("ratio"), k))
+    print(f"\n{'median per iteration':<26}" + "".join(f"{name[:22]:>24}" for name in names))
+    for key in keys:
+        print(f"{key:<26}" + "".join(f"{summary[name].get(key, 0.0):>24.3f}" for name in names))
 
     os.makedirs(options.out, exist_ok=True)
-    stem = os.path.join(options.out, "lookahead_cost" + ("_authors" if options.authors else ""))
+    stem = os.path.join(options.out, "lookahead_cost")
     with open(stem + ".csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=sorted({key for row in rows for key in row}))
         writer.writeheader()
         writer.writerows(rows)
+    threads = learner_threads(next(iter(trials.values())).args.learner_threads)
     with open(stem + ".json", "w") as f:
-        json.dump({"command": command, "torch_threads": torch.get_num_threads(), "ratio": ratio,
-                   "summary": summary, "iterations": rows}, f, indent=1)
-    plot(summary, stem + ".png", f"{command}\nLookahead / base per real step: {ratio:.2f}x")
+        json.dump({"command": command, "learner_threads": threads, "summary": summary, "iterations": rows}, f, indent=1)
+    ratios = ", ".join(f"{name} {summary[name]['ratio_to_base']:.2f}x" for name in names[1:])
+    plot(summary, stem + ".png", f"{command}\nper real step, to {names[0]}: {ratios}")
     print(f"wrote {stem}.{{csv,json,png}}")
 
 

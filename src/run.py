@@ -35,6 +35,7 @@ from utils.config import ConfigError
 from utils.finite_checks import NonFiniteError
 from utils.logging import Logger
 from utils.stop_signals import deferred
+from utils.threads import learner_threads, torch_threads
 from utils.timehelper import time_left, time_str
 
 
@@ -222,6 +223,7 @@ def train(args: SimpleNamespace, runner: Runner, buffer: ReplayBuffer, learner: 
     test_seconds = 0.0  # time spent in test episodes and checkpoint saves
     t_start = runner.t_env
     runner.log_train_stats_t = loop.last_runner_log_t
+    threads = learner_threads(args.learner_threads)
 
     def report() -> None:
         report_progress(logger, loop.episode, runner.t_env, runner.t_env - t_start, time.time() - start_time,
@@ -242,7 +244,7 @@ def train(args: SimpleNamespace, runner: Runner, buffer: ReplayBuffer, learner: 
                 sample = sample[:, : sample.max_t_filled()]
                 if sample.device != torch.device(args.device):
                     sample.to(args.device)
-                with deferred():
+                with deferred(), torch_threads(threads):  # every core the run holds while the env workers wait
                     learner.train(sample, runner.t_env, loop.episode)
             loop.episode += args.batch_size_run
 
@@ -262,7 +264,8 @@ def train(args: SimpleNamespace, runner: Runner, buffer: ReplayBuffer, learner: 
                 report()
                 loop.last_log_t = runner.t_env
 
-            if args.save_model and (runner.t_env - loop.last_save_t >= args.save_model_interval or loop.last_save_t == 0):
+            save_due = runner.t_env - loop.last_save_t >= args.save_model_interval or loop.last_save_t == 0
+            if args.save_model and save_due:
                 save_started = time.time()
                 loop.last_save_t = runner.t_env
                 save()

@@ -59,6 +59,7 @@ VALUE_RULES: dict[str, Rule] = {
     "learner_log_interval": integer(0),
     "t_max": integer(0),
     "torch_threads": integer(1),
+    "learner_threads": integer(0),  # 0: every CPU the run holds
     "save_model_interval": integer(0),
     "load_step": integer(0),  # 0: the latest checkpoint
     "save_model_keep": integer(0),  # 0: keep every checkpoint

@@ -23,6 +23,7 @@ from learners.happo_learner import HAPPOLearner
 from learners.lookahead_learner import LookaheadLearner, LookaheadParts
 from learners.ppo_learner import PPOLearner
 from learners.settings import LookaheadSettings, PPOSettings, imagined_update_settings
+from modules.world_models.background_training import BackgroundTraining
 from modules.world_models.dynamics_model import DynamicsModel
 from modules.world_models.env_dynamics import EnvDynamics
 from modules.world_models.model_trainer import ModelTrainer
@@ -52,10 +53,13 @@ def build_lookahead_learner(mac: LookaheadMAC, scheme: Mapping[str, Any], logger
         imagined_settings = imagined_update_settings(PPOSettings.from_args(args), args)
         lookahead = base(mac.lookahead, scheme, PrefixedLogger(logger, "lka_"), args, settings=imagined_settings)
         model, model_trainer = imagination_model(args, env_info)
+        background = None  # the model trained beside the rollouts, on a stream of its own
+        if args.model_train_during_rollout and model_trainer is not None:
+            background = BackgroundTraining(model_trainer, seed=args.seed + 2)
         imagined = IMAGINED_RUNNERS[args.lka_runner](args=args, logger=logger)
         imagined.setup(*build_scheme(env_info, args), mac.lookahead, model)
-    return LookaheadLearner(mac, real, LookaheadParts(lookahead, model_trainer, imagined, random_stream), logger,
-                            settings)
+    return LookaheadLearner(mac, real, LookaheadParts(lookahead, model_trainer, imagined, random_stream, background),
+                            logger, settings)
 
 
 def imagination_model(args: SimpleNamespace, env_info: EnvInfo) -> tuple[Any, ModelTrainer | None]:
@@ -75,6 +79,7 @@ def imagination_model(args: SimpleNamespace, env_info: EnvInfo) -> tuple[Any, Mo
     ).to(args.device)
     return model, ModelTrainer(
         model, lr=args.model_lr, batch_size=args.model_batch_size, buffer_size=args.model_buffer_size,
+        buffer_device=args.device,  # the FIFOs beside the model: no mini-batch crosses devices
         early_stop=args.model_early_stop, early_stop_interval=args.model_early_stop_interval,
         early_stop_patience=args.model_early_stop_patience, early_stop_tolerance=args.model_early_stop_tolerance,
     )

@@ -33,7 +33,6 @@ from torch.optim import Adam
 
 from components.episode_buffer import EpisodeBatch
 from learners.ppo_learner import BatchTensors, PPOLearner
-from utils.finite_checks import check_update
 from utils.masked import masked_mean
 
 
@@ -81,8 +80,8 @@ class HAPPOLearner(PPOLearner):
 
         stats = {key: sum(values) / len(values) for key, values in actor_stats.items()}
         stats.update(critic_stats)
-        stats["advantage_mean"] = masked_mean(advantages, mask).item()
-        stats["factor_mean"] = masked_mean(factor, mask[..., 0]).item()  # M after the last agent
+        stats["advantage_mean"] = masked_mean(advantages, mask)
+        stats["factor_mean"] = masked_mean(factor, mask[..., 0])  # M after the last agent
         stats["first_agent"] = float(order[0])
         stats.update(self._weight_diagnostics(batch, start, behaviour, mask))
         return stats
@@ -121,9 +120,9 @@ class HAPPOLearner(PPOLearner):
         optimiser.zero_grad()
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(params, self.settings.grad_norm_clip)
-        check_update(self, f"actor of agent {agent}", loss, grad_norm, params)
+        self.checks.step(f"actor of agent {agent}", loss, grad_norm, params)
         optimiser.step()
-        return {"pg_loss": loss.item(), "agent_grad_norm": grad_norm.item(), **stats}
+        return {"pg_loss": loss.detach(), "agent_grad_norm": grad_norm, **stats}
 
     def _optimiser_states(self) -> dict[str, Any]:
         return {

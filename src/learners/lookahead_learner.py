@@ -46,6 +46,7 @@ from components.interfaces import StatLogger
 from controllers.lookahead_controller import LookaheadMAC
 from learners.ppo_learner import PPOLearner, importance_weight
 from learners.settings import LookaheadSettings
+from modules.world_models.background_training import BackgroundTraining
 from modules.world_models.model_trainer import ModelTrainer
 from runners.imagined_runner import ImaginedRunner
 from utils.checkpoint import atomic_torch_save
@@ -57,12 +58,14 @@ from utils.timehelper import timed
 @dataclass
 class LookaheadParts:
     """What Lookahead adds to its base learner: the lookahead copy's learner (pi~'s), the model's
-    trainer (None with ``lka_model: env``), the imagined runner, and the random stream they draw from."""
+    trainer (None with ``lka_model: env``), the imagined runner, the random stream they draw from,
+    and (``model_train_during_rollout``) the thread that trains the model beside the rollouts."""
 
     lookahead: PPOLearner
     model_trainer: ModelTrainer | None
     imagined: ImaginedRunner
     random_stream: RandomStream
+    background: BackgroundTraining | None = None
 
 
 class LookaheadLearner:
@@ -82,6 +85,7 @@ class LookaheadLearner:
         if parts is not None:
             self.lookahead, self.model_trainer = parts.lookahead, parts.model_trainer
             self.imagined, self.random_stream = parts.imagined, parts.random_stream
+            self.background = parts.background
 
     # ------------------------------------------------------------------ one iteration
     def train(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> dict[str, float]:
@@ -107,6 +111,8 @@ class LookaheadLearner:
             if self.real_steps >= self.settings.lka_warmup_steps:
                 for _ in range(self.settings.lka_steps):  # line 5: imagine with it, update once -> pi~^{k+2}
                     stats.update(self._look_ahead(batch, t_env, episode_num))
+            if self.background is not None and len(self.model_trainer.train_buffer) > 0:
+                self.background.start(self.settings.mlearn_steps)  # line 4 on B, beside the next rollout
         self._log(stats, t_env)
         return {**real_stats, **stats}
 
@@ -116,13 +122,15 @@ class LookaheadLearner:
 
     def _learn_model(self, batch: EpisodeBatch) -> dict[str, float]:
         """Add the batch's real transitions to the model's buffer and train ``mlearn_steps`` steps on
-        it; the model's training losses and held-out ``model_val_*`` metrics."""
+        it; the model's training losses and held-out ``model_val_*`` metrics. With
+        ``model_train_during_rollout`` the steps ran beside the rollout that collected ``batch``, on
+        the data before it: wait for them here (``train`` starts the next after the imagined update)."""
         if self.model_trainer is None:  # lka_model: env, nothing to learn
             self.real_steps += int(batch["filled"][:, :-1].sum().item())
             return {}
-        stats: dict[str, float] = {}
+        stats = dict(self.background.wait()) if self.background is not None else {}
         self.real_steps += self.model_trainer.add_episodes(batch)
-        if len(self.model_trainer.train_buffer) > 0:  # a tiny first batch may all be held out for validation
+        if self.background is None and len(self.model_trainer.train_buffer) > 0:  # a tiny first batch: all held out?
             stats.update(self.model_trainer.train_steps(self.settings.mlearn_steps))
         validation = self.model_trainer.validation_metrics()
         stats.update({key.replace("model_", "model_val_", 1): value for key, value in validation.items()})
@@ -150,7 +158,11 @@ class LookaheadLearner:
         whose slot is unfilled."""
         rows, steps = (batch["filled"][:, :-1, 0] > 0).nonzero(as_tuple=True)
         n = self.settings.lka_rollouts
-        pick = torch.randperm(len(rows))[:n] if len(rows) >= n else torch.randint(len(rows), (n,))
+        device = rows.device
+        if len(rows) >= n:
+            pick = torch.randperm(len(rows), device=device)[:n]
+        else:
+            pick = torch.randint(len(rows), (n,), device=device)
         rows, steps = rows[pick], steps[pick]
         return batch["state"][rows, steps], batch["obs"][rows, steps]
 
@@ -201,7 +213,13 @@ class LookaheadLearner:
         self.log_stats_t = log_if_due(self.logger, stats, t_env, self.log_stats_t, self.settings.learner_log_interval)
 
     # ------------------------------------------------------------------ devices and checkpoints
+    def _model_at_rest(self) -> None:
+        """Wait for the model's background training, if any, before the model is read or moved."""
+        if self.enabled and self.background is not None:
+            self.background.wait()
+
     def cuda(self) -> None:
+        self._model_at_rest()
         self.real.cuda()
         if self.enabled:
             self.lookahead.cuda()
@@ -210,7 +228,9 @@ class LookaheadLearner:
 
     def save_models(self, path: str) -> None:
         """The base learner's files (the real policy), plus ``lookahead.th``: the model with its
-        normalisers and optimiser, the lookahead actors and their learner state."""
+        normalisers and optimiser, the lookahead actors and their learner state (the model's background
+        training, if running, is waited for first)."""
+        self._model_at_rest()
         self.real.save_models(path)
         if self.enabled:
             state = {
@@ -218,10 +238,12 @@ class LookaheadLearner:
                 "lookahead_agent": self.mac.lookahead.agent.state_dict(),
                 "lookahead_learner": self.lookahead.state_dict(),
                 "real_steps": self.real_steps,
+                "background": None if self.background is None else self.background.state_dict(),
             }
             atomic_torch_save(state, os.path.join(path, "lookahead.th"))
 
     def load_models(self, path: str) -> None:
+        self._model_at_rest()
         self.real.load_models(path)
         self.mac.sync_lookahead()
         lookahead_file = os.path.join(path, "lookahead.th")
@@ -232,6 +254,8 @@ class LookaheadLearner:
             self.mac.lookahead.agent.load_state_dict(state["lookahead_agent"])
             self.lookahead.load_state_dict(state["lookahead_learner"])
             self.real_steps = state["real_steps"]
+            if self.background is not None and state.get("background") is not None:
+                self.background.load_state_dict(state["background"])
 
 
 def require_behaviour_log_probs(batch: EpisodeBatch) -> None:

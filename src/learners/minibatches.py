@@ -52,10 +52,12 @@ def minibatches(batch: EpisodeBatch, mask: torch.Tensor, n_groups: int, transiti
         yield MiniBatch(batch, lambda x: x)
         return
     if not transitions:
-        for episodes in torch.randperm(batch.batch_size).tensor_split(min(n_groups, batch.batch_size)):
+        order = torch.randperm(batch.batch_size, device=mask.device)
+        for episodes in order.tensor_split(min(n_groups, batch.batch_size)):
             yield MiniBatch(batch[episodes], lambda x, episodes=episodes: x[episodes])
         return
     episodes, steps = mask.nonzero(as_tuple=True)
-    for chunk in torch.randperm(len(episodes)).tensor_split(min(n_groups, max(len(episodes), 1))):  # none empty
+    order = torch.randperm(len(episodes), device=mask.device)
+    for chunk in order.tensor_split(min(n_groups, max(len(episodes), 1))):  # none empty
         rows, ts = episodes[chunk], steps[chunk]
         yield MiniBatch(batch.transitions(rows, ts), lambda x, rows=rows, ts=ts: x[rows, ts].unsqueeze(1))

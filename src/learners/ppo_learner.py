@@ -49,8 +49,8 @@ from learners.minibatches import MiniBatch, minibatches
 from learners.settings import PPOSettings
 from modules.critics import REGISTRY as critic_registry
 from utils.checkpoint import atomic_torch_save
-from utils.finite_checks import check_update
-from utils.logging import log_if_due
+from utils.finite_checks import StepChecks
+from utils.logging import as_floats, log_if_due
 from utils.masked import masked_mean, standardise
 from utils.returns import ADVANTAGE_ESTIMATORS
 
@@ -131,6 +131,7 @@ class PPOLearner:
         self.reward_stats = RunningMeanStd(reward_shape, device=s.device) if s.standardise_rewards else None
         self.return_stats = RunningMeanStd((self.n_agents,), device=s.device) if s.standardise_returns else None
         self.log_stats_t = -s.learner_log_interval - 1
+        self.checks = StepChecks(self)  # one update's finiteness checks (a fresh one per update)
 
     def _make_actor_optimisers(self) -> None:
         """One Adam over all actor parameters (HAPPO makes one per agent)."""
@@ -151,7 +152,10 @@ class PPOLearner:
             behaviour = self.behaviour_log_probs(batch, actions)  # log mu: the sampler stays the sampler
         data = BatchTensors(actions, behaviour, rewards, terminated, mask)
         for update in range(self.settings.ppo_updates_per_batch):
+            self.checks = StepChecks(self)
             stats = self._update(batch, data, first=update == 0)
+            self.checks.finish()
+        stats = as_floats(stats)  # the diagnostics stay on the device until the update is over
         self._log(stats, t_env)
         return stats
 
@@ -172,7 +176,7 @@ class PPOLearner:
                     mb.select(mask),
                 )
         self._update_target_critic()
-        return {**critic_stats, **actor_stats, "advantage_mean": masked_mean(advantages, mask).item(),
+        return {**critic_stats, **actor_stats, "advantage_mean": masked_mean(advantages, mask),
                 **self._weight_diagnostics(batch, start, behaviour, mask)}
 
     @torch.no_grad()
@@ -283,7 +287,7 @@ class PPOLearner:
         self.critic_optimiser.zero_grad()
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.critic_params, self.settings.grad_norm_clip)
-        check_update(self, "critic", loss, grad_norm, self.critic_params)
+        self.checks.step("critic", loss, grad_norm, self.critic_params)
         self.critic_optimiser.step()
         self.critic_training_steps += 1
 
@@ -292,12 +296,12 @@ class PPOLearner:
         return_var = masked_mean(returns**2, mask) - masked_mean(returns, mask) ** 2
         residual_var = masked_mean(residual**2, mask) - masked_mean(residual, mask) ** 2
         return {
-            "critic_loss": loss.item(),
-            "critic_grad_norm": grad_norm.item(),
-            "td_error_abs": masked_mean(residual.abs(), mask).item(),
-            "q_taken_mean": masked_mean(values, mask).item(),
-            "target_mean": masked_mean(returns, mask).item(),
-            "explained_variance": (1 - residual_var / return_var.clamp(min=1e-8)).item(),
+            "critic_loss": loss.detach(),
+            "critic_grad_norm": grad_norm,
+            "td_error_abs": masked_mean(residual.abs(), mask),
+            "q_taken_mean": masked_mean(values, mask),
+            "target_mean": masked_mean(returns, mask),
+            "explained_variance": 1 - residual_var / return_var.clamp(min=1e-8),
         }
 
     def _update_target_critic(self) -> None:
@@ -343,14 +347,14 @@ class PPOLearner:
             log_to_start = log_pi - start
             to_start = torch.exp(log_to_start)
             stats = {
-                "entropy": masked_mean(entropy, mask).item(),
-                "approx_kl": masked_mean(to_start - 1 - log_to_start, mask).item(),  # Schulman's k3 of KL(pi^k || pi)
-                "clipfrac": masked_mean(((to_start - 1).abs() > eps).float(), mask).item(),  # outside pi^k's region
+                "entropy": masked_mean(entropy, mask),
+                "approx_kl": masked_mean(to_start - 1 - log_to_start, mask),  # Schulman's k3 of KL(pi^k || pi)
+                "clipfrac": masked_mean(((to_start - 1).abs() > eps).float(), mask),  # outside pi^k's region
             }
             if hasattr(policy, "probs"):
-                stats["pi_max"] = masked_mean(policy.probs.max(dim=-1).values, mask).item()
+                stats["pi_max"] = masked_mean(policy.probs.max(dim=-1).values, mask)
             else:
-                stats["action_std"] = policy.base_dist.stddev.mean().item()
+                stats["action_std"] = policy.base_dist.stddev.mean()
         return surrogate, entropy, stats
 
     def _actor_step(
@@ -368,9 +372,9 @@ class PPOLearner:
         self.agent_optimiser.zero_grad()
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.agent_params, self.settings.grad_norm_clip)
-        check_update(self, "actor", loss, grad_norm, self.agent_params)
+        self.checks.step("actor", loss, grad_norm, self.agent_params)
         self.agent_optimiser.step()
-        return {"pg_loss": loss.item(), "agent_grad_norm": grad_norm.item(), **stats}
+        return {"pg_loss": loss.detach(), "agent_grad_norm": grad_norm, **stats}
 
     # ------------------------------------------------------------------ logging and persistence
     def _log(self, stats: dict[str, float], t_env: int) -> None:

@@ -6,6 +6,11 @@ non-finite loss or gradient norm never reaches the parameters, and parameters al
 the learner, the quantity and ``t_env`` (added by the training loop, which knows it); no checkpoint
 is written after the failure, so the last one saved stays the last good one. Large but finite
 numbers are the user's business.
+
+On an accelerator, reading a flag back each step would stall the device once per step, so
+:class:`StepChecks` keeps each step's flags on the device and reads them once, when the update
+ends (:meth:`StepChecks.finish`): there a non-finite step has been applied before the run stops,
+with the same one-line error and no checkpoint after it. On the CPU every step is checked at once.
 """
 
 from __future__ import annotations
@@ -52,3 +57,36 @@ def check_update(
     if not finite:
         bad = sum(int((~torch.isfinite(p)).sum()) for p in params)
         raise NonFiniteError(learner_name(learner), f"{part} parameters", f"{bad} non-finite values")
+
+
+class StepChecks:
+    """The finiteness checks of one update's gradient steps (see the module docstring): each step
+    is checked at once on the CPU, and on another device when :meth:`finish` is called."""
+
+    checked_at_once_on = ("cpu",)
+    """Device types whose steps are checked at once: reading a flag back costs nothing there."""
+
+    def __init__(self, learner: Any) -> None:
+        self.learner = learner
+        self.pending: list[tuple[str, torch.Tensor, torch.Tensor, list[torch.Tensor]]] = []
+
+    def step(self, part: str, loss: torch.Tensor, grad_norm: torch.Tensor, params: Iterable[torch.Tensor]) -> None:
+        """:func:`check_update` of one step, now (CPU) or at :meth:`finish` (the values are kept)."""
+        if loss.device.type in self.checked_at_once_on:
+            check_update(self.learner, part, loss, grad_norm, params)
+            return
+        params = list(params)
+        finite = torch.stack([torch.isfinite(loss).all(), torch.isfinite(grad_norm).all(),
+                              *(torch.isfinite(p).all() for p in params)]).all()
+        self.pending.append((part, finite, torch.stack([loss.detach(), grad_norm.detach()]), params))
+
+    def finish(self) -> None:
+        """Read the kept flags back (one transfer) and raise for the first step that was not finite."""
+        if not self.pending:
+            return
+        flags = torch.stack([finite for _, finite, _, _ in self.pending]).cpu()
+        pending, self.pending = self.pending, []
+        for ok, (part, _, values, params) in zip(flags.tolist(), pending):
+            if not ok:
+                loss, grad_norm = values.cpu()
+                check_update(self.learner, part, loss, grad_norm, [p.detach().cpu() for p in params])

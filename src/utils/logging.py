@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+import torch
 
 from utils.config import ConfigError
 
@@ -136,6 +137,17 @@ def log_if_due(logger: Any, stats: dict[str, float], t_env: int, last_t: int, in
     for key, value in stats.items():
         logger.log_stat(key, value, t_env)
     return t_env
+
+
+def as_floats(stats: Mapping[str, Any]) -> dict[str, float]:
+    """``stats`` with every value a Python float; the tensor values (0-d, on any one device) are read
+    back in one transfer, so an update's diagnostics cost the device one wait, not one per value."""
+    tensors = {key: value for key, value in stats.items() if isinstance(value, torch.Tensor)}
+    floats = {key: float(value) for key, value in stats.items() if key not in tensors}
+    if tensors:
+        values = torch.stack([value.detach().float().reshape(()) for value in tensors.values()])
+        floats.update(zip(tensors, values.tolist()))
+    return {key: floats[key] for key in stats}
 
 
 class PrefixedLogger:

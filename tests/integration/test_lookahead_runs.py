@@ -126,3 +126,15 @@ def test_lookahead_mappo_reaches_the_toy_games_optimum(tmp_path, model):
         assert not any(key.startswith("model_") for key in metrics)
     # the imagined updates ran before the first evaluation after the start
     assert metrics["imagined_return"]["steps"][0] < metrics["test_return_mean"]["steps"][1]
+
+
+def test_lookahead_happo_trains_its_model_during_the_rollouts(tmp_path):
+    """``model_train_during_rollout=True`` through ``main.py``: the run completes, logs the model's
+    thread time and saves a checkpoint after waiting for the thread."""
+    overrides = [*CHEETAH, *TINY_LOOKAHEAD, "lka_warmup_steps=400", "model_train_during_rollout=True",
+                 "save_model=True", "save_model_interval=800"]
+    metrics = run_ok("lookahead_happo", overrides, str(tmp_path), env="mamujoco")
+    assert_finite(metrics, ("model_loss", "time_model_background", "imagined_return", "test_return_mean"))
+    (models,) = glob.glob(str(tmp_path / "models" / "*"))
+    latest = max(int(step) for step in os.listdir(models) if step.isdigit())
+    assert latest >= 1600 and os.path.exists(os.path.join(models, str(latest), "lookahead.th"))

@@ -17,7 +17,7 @@ from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
 from experiment.build import build_learner
 from tests.factories import FakeLogger, make_test_args
-from utils.finite_checks import NonFiniteError, check_update
+from utils.finite_checks import NonFiniteError, StepChecks, check_update
 
 N_AGENTS, N_ACTIONS, EPISODE_LIMIT = 2, 3, 5
 ENV_INFO = {"n_agents": N_AGENTS, "obs_shape": 4, "state_shape": 6, "n_actions": N_ACTIONS,
@@ -116,3 +116,18 @@ def test_parameters_and_gradient_norms_are_checked_and_large_finite_values_pass(
         params[-1][0] = float("nan")
     with pytest.raises(NonFiniteError, match=r"non-finite critic parameters \(1 non-finite values\)"):
         check_update(learner, "critic", finite, finite, params)
+
+
+def test_deferred_checks_stop_the_update_with_the_same_line(monkeypatch):
+    """Where flags are read back once per update (any device but the CPU; forced here), a NaN still
+    stops the run with the step's one line, when the update ends."""
+    monkeypatch.setattr(StepChecks, "checked_at_once_on", ())
+    learner, args = build("mappo")
+    with pytest.raises(NonFiniteError) as caught:
+        learner.train(make_batch(args, nan_reward_at=1), t_env=120, episode_num=4)
+    assert (caught.value.learner, caught.value.quantity) == ("PPOLearner", "critic loss")
+    checks = StepChecks(learner)
+    checks.step("actor", torch.tensor(1.0), torch.tensor(float("inf")), [torch.zeros(2)])
+    assert checks.pending  # kept, not read
+    with pytest.raises(NonFiniteError, match="non-finite actor gradient norm"):
+        checks.finish()

@@ -22,6 +22,7 @@ from learners.happo_learner import HAPPOLearner
 from learners.ppo_learner import per_agent, transition_tensors
 from tests.factories import FakeLogger, make_test_args
 from utils.config import ConfigError
+from utils.logging import as_floats
 from utils.returns import ADVANTAGE_ESTIMATORS
 
 ACTION_DIM = 3
@@ -154,9 +155,10 @@ def spy_agent_steps(learner: HAPPOLearner, batch: EpisodeBatch | None = None) ->
         }
         if batch is not None:
             record["logp"] = taken_log_probs(learner, batch)
-        record["stats"] = original(agent, minibatch, actions, advantages, start, old_log_probs, mask, factor)
+        stats = original(agent, minibatch, actions, advantages, start, old_log_probs, mask, factor)
+        record["stats"] = as_floats(stats)  # a step's diagnostics stay tensors until the update ends
         calls.append(record)
-        return record["stats"]
+        return stats
 
     learner._agent_step = spy
     return calls

@@ -24,6 +24,8 @@ from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
 from experiment.build import build_learner
 from tests.factories import FakeLogger, make_test_args
+from utils.finite_checks import NonFiniteError
+from utils.logging import as_floats
 
 N_AGENTS, ACTION_DIM, OBS_DIM, STATE_DIM, EPISODE_LIMIT = 2, 3, 4, 6, 5
 LENGTHS = (5, 3, 4, 5, 2, 5)  # full-length rows (bootstrapped) and rows that terminate earlier
@@ -187,7 +189,7 @@ def test_happo_real_update_by_hand(trust_region):
     def spy_agent_step(agent, mb_batch, acts, advantages, start, behaviour, mask, factor):
         stats = agent_step(agent, mb_batch, acts, advantages, start, behaviour, mask, factor)
         agent_calls.append({"agent": agent, "advantages": advantages.clone(), "start": start.clone(),
-                            "behaviour": behaviour.clone(), "factor": factor.clone(), "stats": stats})
+                            "behaviour": behaviour.clone(), "factor": factor.clone(), "stats": as_floats(stats)})
         return stats
 
     real.advantage_estimator, real._agent_step = spy_estimator, spy_agent_step
@@ -348,7 +350,7 @@ def test_imagination_starts_from_the_states_agents_acted_in():
     first_states = batch["state"][:, 0]
     assert all(any(torch.equal(s, f) for f in first_states) for s in states)
     batch = make_batch(args, learner.mac.lookahead)
-    learner.settings = replace(learner.settings, lka_rollouts=sum(LENGTHS))  # as many as there are filled steps: each once
+    learner.settings = replace(learner.settings, lka_rollouts=sum(LENGTHS))  # one per filled step: each once
     states, obs = learner._start_states(batch)
     filled = batch["filled"][:, :, 0] > 0
     expected = batch["state"][filled]
@@ -427,3 +429,56 @@ def test_model_early_stop_reaches_the_models_training(early_stop, steps):
     for seed in range(3):  # the validation FIFO fills after the first batches
         stats = learner.train(make_batch(args, learner.mac.lookahead, seed=seed), t_env=seed, episode_num=seed)
     assert stats["model_steps_taken"] == steps
+
+
+def model_steps_seen_by_imagination(learner: Any) -> list[int]:
+    """Spy on the imagined runner: the model's gradient steps each time it imagines."""
+    seen: list[int] = []
+    run = learner.imagined.run
+
+    def spy(*args):
+        seen.append(learner.model_trainer.gradient_steps)
+        return run(*args)
+
+    learner.imagined.run = spy
+    return seen
+
+
+@pytest.mark.parametrize("background, expected", [(False, [6, 12, 18]), (True, [0, 6, 12])])
+def test_the_model_trained_during_the_rollout_is_one_iteration_stale(background, expected, tmp_path):
+    """``model_train_during_rollout``: iteration k imagines with the model trained on the data up to
+    k - 1 (its steps ran beside k's rollout); saving waits for the running training."""
+    learner, args = build("continuous", mlearn_steps=6, model_train_during_rollout=background)
+    seen = model_steps_seen_by_imagination(learner)
+    for seed in range(3):
+        learner.train(make_batch(args, learner.mac.lookahead, seed=seed), t_env=seed, episode_num=seed)
+    learner.save_models(str(tmp_path))
+    assert seen == expected
+    assert learner.model_trainer.gradient_steps == 18
+    assert torch.load(tmp_path / "lookahead.th")["model_trainer"]["gradient_steps"] == 18
+
+
+def test_the_model_trained_during_the_rollout_gives_the_same_numbers_for_the_same_seed():
+    learners = [build("continuous", mlearn_steps=6, model_train_during_rollout=True) for _ in range(2)]
+    for seed in range(3):
+        for learner, args in learners:
+            torch.manual_seed(100 + seed)  # the rollout's draws, the same in both
+            learner.train(make_batch(args, learner.mac.lookahead, seed=seed), t_env=seed, episode_num=seed)
+    (first, _), (second, _) = learners
+    for learner in (first, second):
+        learner.background.wait()
+    for a, b in zip([*first.model_trainer.model.parameters(), *first.mac.lookahead.parameters()],
+                    [*second.model_trainer.model.parameters(), *second.mac.lookahead.parameters()]):
+        assert torch.equal(a, b)
+
+
+def test_an_error_on_the_model_thread_stops_the_next_iteration():
+    learner, args = build("continuous", mlearn_steps=6, model_train_during_rollout=True)
+
+    def non_finite(n_steps, generator=None):
+        raise NonFiniteError("ModelTrainer", "dynamics model loss", "nan")
+
+    learner.model_trainer.train_steps = non_finite
+    learner.train(make_batch(args, learner.mac.lookahead, seed=0), t_env=0, episode_num=0)  # starts the thread
+    with pytest.raises(NonFiniteError, match="non-finite dynamics model loss"):
+        learner.train(make_batch(args, learner.mac.lookahead, seed=1), t_env=1, episode_num=1)

@@ -40,7 +40,8 @@ from components.episode_buffer import EpisodeBatch
 from modules.world_models.dynamics_model import DynamicsModel
 from modules.world_models.transition_buffer import TransitionBuffer, Transitions, transitions_from_episodes
 from utils.config import ConfigError
-from utils.finite_checks import check_update
+from utils.finite_checks import StepChecks
+from utils.logging import as_floats
 
 LOG_VAR_BOUND_PENALTY = 0.01
 """Weight of MBPO's penalty on the gap between the learnt log-variance bounds."""
@@ -128,7 +129,8 @@ class ModelTrainer:
             return
         training = transitions
         if self.validation_buffer is not None:
-            held_out = torch.rand(transitions["state"].shape[0]) < self.validation_fraction
+            draws = torch.rand(transitions["state"].shape[0], device=transitions["state"].device)
+            held_out = draws < self.validation_fraction
             training = {name: value[~held_out] for name, value in transitions.items()}
             self.validation_buffer.add({name: value[held_out] for name, value in transitions.items()})
         self.train_buffer.add(training)
@@ -168,14 +170,15 @@ class ModelTrainer:
             loss = loss + LOG_VAR_BOUND_PENALTY * (model.max_log_var.sum() - model.min_log_var.sum())
         return loss, parts
 
-    def train_steps(self, n_steps: int) -> dict[str, float]:
+    def train_steps(self, n_steps: int, generator: torch.Generator | None = None) -> dict[str, float]:
         """Take ``n_steps`` gradient steps on random mini-batches of the training FIFO, fewer when
         ``early_stop`` stops the call (module docstring; the held-out checks draw no random numbers,
         so the steps taken are those an ``early_stop=False`` trainer would take).
 
         Returns the mean over the steps taken of the loss (``model_loss``) and its parts
         (``model_state_loss``, ``model_reward_loss``, ``model_termination_loss``, ``model_obs_loss``),
-        and their number (``model_steps_taken``).
+        and their number (``model_steps_taken``). ``generator``: where the mini-batches are drawn from
+        (default: torch's global stream).
         """
         if len(self.train_buffer) == 0:
             raise ValueError("the dynamics model has no transitions to train on; add episodes first")
@@ -183,14 +186,15 @@ class ModelTrainer:
         best = self._held_out_loss(held_out) if held_out is not None else math.inf
         checks_without_improvement = 0
         totals: dict[str, torch.Tensor] = {}
+        checks = StepChecks(self)
         steps_taken = 0
         while steps_taken < n_steps:
-            batch = self.train_buffer.sample((self.model.n_models, self.batch_size), device=self.device)
+            batch = self.train_buffer.sample((self.model.n_models, self.batch_size), self.device, generator)
             loss, parts = self.loss(batch)
             self.optimiser.zero_grad()
             loss.backward()
             grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
-            check_update(self, "dynamics model", loss, grad_norm, self.model.parameters())
+            checks.step("dynamics model", loss, grad_norm, self.model.parameters())
             self.optimiser.step()
             self.gradient_steps += 1
             named = {"loss": loss} | {f"{part}_loss": value for part, value in parts.items()}
@@ -198,6 +202,7 @@ class ModelTrainer:
                 totals[name] = totals.get(name, 0.0) + value.detach()
             steps_taken += 1
             if held_out is not None and steps_taken % self.early_stop_interval == 0 and steps_taken < n_steps:
+                checks.finish()  # the held-out loss is read back here anyway
                 held_out_loss = self._held_out_loss(held_out)
                 if held_out_loss < best - self.early_stop_tolerance * abs(best):
                     best, checks_without_improvement = held_out_loss, 0
@@ -205,7 +210,8 @@ class ModelTrainer:
                     checks_without_improvement += 1
                 if checks_without_improvement == self.early_stop_patience:
                     break
-        stats = {f"model_{name}": float(total) / max(steps_taken, 1) for name, total in totals.items()}
+        checks.finish()
+        stats = {f"model_{name}": total / max(steps_taken, 1) for name, total in as_floats(totals).items()}
         return stats | {"model_steps_taken": float(steps_taken)}
 
     def _held_out_batch(self) -> Transitions | None:

@@ -110,12 +110,14 @@ class TransitionBuffer:
         self.next_index = (self.next_index + kept) % self.capacity
         self.size = min(self.capacity, self.size + kept)
 
-    def sample(self, shape: tuple[int, ...], device: str | torch.device | None = None) -> Transitions:
+    def sample(self, shape: tuple[int, ...], device: str | torch.device | None = None,
+               generator: torch.Generator | None = None) -> Transitions:
         """Transitions drawn uniformly with replacement, each field ``[*shape, ...]`` (e.g. one
-        independent batch per ensemble member: ``shape = (n_models, batch_size)``)."""
+        independent batch per ensemble member: ``shape = (n_models, batch_size)``); from
+        ``generator`` where given (a thread of its own), else torch's global stream."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty TransitionBuffer")
-        index = torch.randint(self.size, shape, device=self.device)
+        index = torch.randint(self.size, shape, device=self.device, generator=generator)
         return {name: value[index].to(device or self.device) for name, value in self.storage.items()}
 
     def all(self, device: str | torch.device | None = None) -> Transitions:
