@@ -57,8 +57,9 @@ earlier run that is still RUNNING or DEAD.
 
 A trial whose config is invalid is reported at once with the one-line error and not launched; a
 trial that fails while running is reported with its error line (its output is in
-``<local_results_path>/search_logs/<sweep>/``) while the others go on. Ctrl-C stops cleanly: running trials get SIGINT (their sacred runs are
-marked INTERRUPTED), finished runs are untouched; a second Ctrl-C cancels at once.
+``<local_results_path>/search_logs/<sweep>/``) while the others go on. Ctrl-C stops cleanly:
+running trials get SIGINT (their sacred runs are marked INTERRUPTED), finished runs are
+untouched; a second Ctrl-C cancels at once.
 Exit code: 0 all done, 1 some trial failed, 2 bad sweep file, 130 interrupted.
 """
 
@@ -273,7 +274,8 @@ def load_sweep(path: str, seeds_flag: int | None = None, results_flag: str | Non
                 raise SweepError(f"no '{missing}' for a trial; set '{missing}:' or vary \"--{missing}\" in the grid")
             overrides.pop("seed", None)
             label = {ALG_FLAG: alg, ENV_FLAG: env, **overrides}
-            hypergroup = ",".join(f"{key.lstrip('-')}={format_value(label[key])}" for key in sorted(varied) if key in label)
+            named = (f"{key.lstrip('-')}={format_value(label[key])}" for key in sorted(varied) if key in label)
+            hypergroup = ",".join(named)
             for seed in _seeds(raw, seeds_flag):
                 settings = {"hypergroup": hypergroup or "all", **overrides, "seed": seed,
                             "local_results_path": results_path}
