@@ -16,6 +16,7 @@ import datetime
 import json
 import os
 import random
+import resource
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -202,10 +203,12 @@ def save_checkpoint(learner: Learner, args: SimpleNamespace, t_env: int, logger:
 
 def report_progress(logger: Logger, episode: int, t_env: int, steps: int, seconds: float, test_seconds: float) -> None:
     """Log progress and speed: env steps/s overall, and excluding test episodes and checkpoint saves
-    (the figure HARL reports, which evaluates on separate envs)."""
+    (the figure HARL reports, which evaluates on separate envs); and the peak resident memory of
+    this process so far (``peak_rss_mb``; the env workers are processes of their own)."""
     logger.log_stat("episode", episode, t_env)
     logger.log_stat("env_steps_per_second", steps / max(seconds, 1e-9), t_env)
     logger.log_stat("train_steps_per_second", steps / max(seconds - test_seconds, 1e-9), t_env)
+    logger.log_stat("peak_rss_mb", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, t_env)  # KiB on Linux
     logger.print_recent_stats()
 
 

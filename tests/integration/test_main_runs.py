@@ -39,6 +39,7 @@ def test_algorithms_train_on_lbf_and_write_the_sacred_run(alg, tmp_path):
          "pg_loss", "critic_loss", "entropy", "approx_kl", "env_steps_per_second"),
     )
     assert metrics["env_steps_per_second"]["steps"][-1] > 2000  # trained past t_max, then reported
+    assert 50 < min(metrics["peak_rss_mb"]["values"]) <= max(metrics["peak_rss_mb"]["values"]) < 24 * 1024  # MiB
     config = read_json(os.path.join(sacred_runs(str(tmp_path))[0], "config.json"))
     assert config["name"] == alg and config["seed"] == 1
 
