@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,14 +25,15 @@ class Logger:
     """``log_stat(key, value, t)`` records a scalar everywhere that is switched on.
 
     ``print_recent_stats`` prints EPyMARL's "Recent Stats" block: for each key the mean of its
-    last few values (episodes-based keys are already means), four per line.
+    last few values (episodes-based keys are already means), four per line. Only those last
+    ``recent_window`` values are kept here (EPyMARL keeps every one, which grows with the run).
     """
 
     recent_window = 5
 
     def __init__(self, console_logger: logging.Logger) -> None:
         self.console_logger = console_logger
-        self.stats: dict[str, list[tuple[int, float]]] = defaultdict(list)
+        self.stats: dict[str, deque[tuple[int, float]]] = defaultdict(lambda: deque(maxlen=self.recent_window))
         self._sacred_run = None
         self._writer = None
         self._wandb_run = None
@@ -106,7 +107,7 @@ class Logger:
         lines = [f"Recent Stats | t_env: {t_env:>10} | Episode: {int(episode):>8}"]
         cells = []
         for key in sorted(k for k in self.stats if k != "episode"):
-            recent = [v for _, v in self.stats[key][-self.recent_window :]]
+            recent = [v for _, v in self.stats[key]]
             cells.append(f"{key + ':':<25}{np.mean(recent):>10.4f}")
         for row in range(0, len(cells), 4):
             lines.append("    ".join(cells[row : row + 4]))

@@ -38,7 +38,14 @@ def test_log_stat_writes_every_scalar_to_tensorboard_and_sacred(tmp_path):
         "pg_loss": [(0, -0.25), (100, 0.75)],
     }
     assert sacred.scalars == LOGGED
-    assert logger.stats["return_mean"] == [(0, 1.5), (100, 2.5), (250, 3.0)]
+    assert list(logger.stats["return_mean"]) == [(0, 1.5), (100, 2.5), (250, 3.0)]
+
+
+def test_a_long_run_keeps_only_the_recent_values():
+    logger = Logger(logging.getLogger("test-logging-bounded"))
+    for t in range(0, 100_000, 100):
+        logger.log_stat("return_mean", float(t), t)
+    assert list(logger.stats["return_mean"]) == [(t, float(t)) for t in range(99_500, 100_000, 100)]
 
 
 def test_recent_stats_print_the_mean_of_the_last_values(caplog):
