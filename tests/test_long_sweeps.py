@@ -1,7 +1,8 @@
 """Long sweeps that survive: a trial whose run was killed resumes from its last checkpoint, the
 tools know the killed run as DEAD, and no trial outlives its sweep (``kill -9`` of ``search.py``,
-death of the trial's Ray worker). Real toy-game sweeps (``src/search.py`` in a subprocess, its own
-local Ray) with results in the test's temporary directory, outside the checkout."""
+death of the trial's Ray worker, loss of a node of an isolated cluster). Real toy-game sweeps
+(``src/search.py`` in a subprocess, its own local Ray or cluster) with results in the test's
+temporary directory, outside the checkout."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ import plot_results  # noqa: E402  (src/ is on sys.path: tests/conftest.py)
 import search  # noqa: E402
 from tests.support import processes  # noqa: E402
 from tests.support.process_tree import (  # noqa: E402
-    descendants, identify, kill_survivors, parent_of, requires_proc, wait_until_gone)
+    alive, descendants, identify, kill_survivors, parent_of, requires_proc, wait_until_gone)
+from tests.support.ray_cluster import two_node_cluster  # noqa: E402
 from utils.checkpoint import list_checkpoint_steps  # noqa: E402
 from utils.run_state import run_state  # noqa: E402
 
@@ -206,3 +208,53 @@ def test_kill_9_of_search_ends_its_trials_runs_and_their_env_workers(tmp_path, l
         kill_survivors(tree)
     record = read_json(os.path.join(run_dir, "run.json"))
     assert (record["status"], run_state(record)) == ("RUNNING", "DEAD")
+
+
+def running_runs(results: Path, count: int) -> dict[str, int] | None:
+    """``{run dir: pid}`` once ``count`` runs record their processes."""
+    found = {}
+    for path in run_dirs(results):
+        try:
+            found[os.path.dirname(path)] = read_json(path)["host"]["process"]["pid"]
+        except (ValueError, KeyError):
+            return None  # being written
+    return found if len(found) == count else None
+
+
+def raylet_of(node: subprocess.Popen) -> int:
+    """The raylet of the node whose ``ray start --block`` process is ``node``."""
+    (pid,) = [pid for (pid, _), command in descendants(node.pid).items() if "/raylet " in f"{command} "]
+    return pid
+
+
+@requires_proc
+def test_the_loss_of_a_node_ends_the_runs_it_held(tmp_path, launch):
+    """On an isolated two-node cluster, one trial per node: killing the worker node's raylet by pid
+    (never ``ray stop``) ends the ``main.py`` it ran and that run's env workers within 10 s; the
+    head's run goes on. Ray kills a dead worker's children itself; with that switched off
+    (``RAY_kill_child_processes_on_worker_exit*=0``) the run's parent-death signal still ends it, and
+    without both the run outlives its node (seen)."""
+    sweep, results, _ = write_sweep(tmp_path, overrides={**RUN, "t_max": 10_000_000}, seeds=2)
+    log = tmp_path / "search.log"
+    with two_node_cluster(tmp_path) as (address, env, _, (_, worker)):
+        with open(log, "w") as out:
+            process = launch([sys.executable, SEARCH, str(sweep), "--address", address, "--progress-interval", "1"],
+                             stdout=out, stderr=subprocess.STDOUT, env={**env, "PYTHONPATH": SUPPORT})
+        runs = wait_for(lambda: running_runs(results, 2), process, log, 180, "a run on each node")
+        trees = {pid: wait_for(lambda pid=pid: run_tree(pid), process, log, 120, "the runs' env workers")
+                 for pid in runs.values()}
+        raylet = raylet_of(worker)
+        # main.py's parent is its Ray worker, whose parent is the raylet of the node it runs on
+        on_worker = [pid for pid in runs.values() if parent_of(parent_of(pid)) == raylet]
+        assert len(on_worker) == 1, (runs, raylet)
+        (on_head,) = [pid for pid in runs.values() if pid not in on_worker]
+        lost, kept = trees[on_worker[0]], trees[on_head]
+        try:
+            os.kill(raylet, signal.SIGKILL)
+            assert not wait_until_gone(lost, 10.0), "the run outlived its node by 10 s"
+            assert len(alive(kept)) == len(kept)  # the head's run is untouched
+        finally:
+            kill_survivors(lost)
+            process.kill()
+            process.wait(timeout=30)
+            assert not wait_until_gone(kept, 15.0)  # and ends with its sweep

@@ -3,18 +3,13 @@ fast tests), resume, a failing trial, and a two-node local Ray cluster."""
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import json
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +19,7 @@ ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.
 
 import search  # noqa: E402  (src/ is on sys.path: tests/conftest.py)
 from tests.support import processes  # noqa: E402
+from tests.support.ray_cluster import two_node_cluster  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 # A toy-game run of a few seconds (mostly imports): one batch of 4 one-step episodes.
@@ -169,64 +165,12 @@ def test_bad_sweep_file_is_one_line(tmp_path, capsys, sweep, message):
     assert len(stderr.splitlines()) == 1 and stderr.startswith("error: ") and message in stderr
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_text(path: Path, text: str, process, seconds: float) -> None:
-    """Until ``text`` is in the file ``path`` that ``process`` writes; fails if it exits first."""
-    deadline = time.monotonic() + seconds
-    while text not in path.read_text():
-        assert process.poll() is None and time.monotonic() < deadline, path.read_text()[-3000:]
-        time.sleep(0.2)
-
-
-@contextlib.contextmanager
-def two_node_cluster(logs: Path) -> Iterator[tuple[str, dict, str]]:
-    """A head and one worker node on this machine, 1 CPU each, isolated from every other Ray: its
-    own temp dir and ports; yields ``(address, env, temp dir)``. Each node is one ``ray start
-    --block`` process started here, whose reaper takes the node's processes down with it; on the
-    way out exactly those two process groups are killed (never ``ray stop``, which stops every Ray
-    on the machine, the suite's own session included)."""
-    ray_cli = shutil.which("ray", path=os.path.dirname(sys.executable)) or shutil.which("ray")
-    # Short: Ray's socket paths under it must fit Unix's 107 characters.
-    temp_dir = tempfile.mkdtemp(prefix="c", dir=os.environ.get("RAY_TMPDIR", "/tmp"))
-    env = {**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_TMPDIR": temp_dir}  # a throw-away cluster needs no token
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    common = ["--node-ip-address=127.0.0.1", "--num-cpus=1", "--disable-usage-stats", "--block"]
-    commands = [["--head", f"--port={port}", f"--temp-dir={temp_dir}", "--include-dashboard=false"],
-                [f"--address={address}"]]
-    nodes = []
-    try:
-        for name, options in zip(("head", "worker"), commands):
-            log_path = logs / f"{name}.log"
-            with open(log_path, "w") as log:
-                nodes.append(processes.start([ray_cli, "start", *options, *common], env=env, stdout=log,
-                                             stderr=subprocess.STDOUT))
-            wait_for_text(log_path, "Ray runtime started", nodes[-1], 120)
-        yield address, env, temp_dir
-    finally:
-        for node in reversed(nodes):
-            processes.stop(node, grace=20)
-
-
-def wait_for_text(path: Path, text: str, process: subprocess.Popen, seconds: float) -> None:
-    """Until ``text`` is in the file ``path`` that ``process`` writes; fails if it exits first."""
-    deadline = time.monotonic() + seconds
-    while text not in path.read_text():
-        assert process.poll() is None and time.monotonic() < deadline, path.read_text()[-3000:]
-        time.sleep(0.2)
-
-
 def test_sweep_runs_across_a_two_node_cluster_and_stops_only_it(ray_session, tmp_path):
     """One trial on each node; stopping the cluster leaves none of its processes (those whose
     command names its temp dir), and the suite's own Ray session, started before it, still works."""
     mark = os.environ[processes.SUITE_MARK]
     sweep_file = write_sweep(tmp_path / "cluster.yaml", tmp_path / "results", config="mappo", seeds=2)
-    with two_node_cluster(tmp_path) as (address, env, temp_dir):
+    with two_node_cluster(tmp_path) as (address, env, temp_dir, _):
         assert any(temp_dir in command for command in processes.marked(mark).values())
         result = processes.run([sys.executable, str(REPO / "src" / "search.py"), str(sweep_file),
                                 "--address", address, "--progress-interval", "2"],
