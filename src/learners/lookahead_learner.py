@@ -18,6 +18,10 @@ shifted by half a step, each step one labelled call:
     5: imagine with the policy, one update -> pi~      train: pi~ <- pi^{k+1}, then ``_look_ahead``:
                                                        rollouts in the model, one update -> pi~^{k+2}
 
+With ``model_train_during_rollout`` (an option that trades fidelity for time, off by default),
+line 4 runs on a thread after line 5, beside the next ``runner.run()``, and the next line 5
+imagines with that model: one iteration stale (``modules.world_models.background_training``).
+
 Until the model has seen ``lka_warmup_steps`` real steps (and always with ``lookahead: False``) the
 imagined update is skipped, pi~ = pi, and the run is the base learner's, number for number.
 Test episodes and saved policies are pi's (``controllers.lookahead_controller``).
