@@ -6,9 +6,10 @@ on its last rollout, then one ``runner.run()`` (the next real rollout), then, wi
 ``model_train_during_rollout``, the wait for the model's training if it outlasted the rollout;
 the variants alternate, each going first in turn, so a change in machine load hits all alike.
 Lookahead's own phases come from the learner's diagnostics (``time_real_update``, ``time_model``,
-``time_imagination``, ``time_lookahead_update``, ``time_model_background``). The model warm-up is switched off (``lka_warmup_steps=0``) so every
-timed iteration pays for the whole of Lookahead, as it does after the first 50k steps of a run;
-the first iteration of each is not counted (one-off start-up costs).
+``time_imagination``, ``time_lookahead_update``, ``time_model_background``). The model warm-up is
+switched off (``lka_warmup_steps=0``) so every timed iteration pays for the whole of Lookahead, as
+it does after the first 50k steps of a run; the first iteration of each is not counted (one-off
+start-up costs).
 
 The variants (``VARIANTS``), all side by side, each going first in turn: ``happo`` (the paper's
 settings: 40 envs x 400 steps = 16,000 real steps per iteration, 20 epochs x 10 mini-batches),

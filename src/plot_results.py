@@ -124,15 +124,14 @@ def join_resumptions(runs: list[Run]) -> tuple[list[Run], int]:
     module docstring; of several resumptions of one run, the one that got furthest); also how many
     resumptions were joined."""
     by_dir = {run.path: run for run in runs}
+    origins = {run.path: origin_dir(run.path, run.config) for run in runs}
     resumptions: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
-        origin = origin_dir(run.path, run.config)
-        if origin is not None and origin in by_dir:
-            resumptions[origin].append(run)
+        if origins[run.path] in by_dir:
+            resumptions[origins[run.path]].append(run)
     joined, count = [], 0
     for run in runs:
-        origin = origin_dir(run.path, run.config)
-        if origin is not None and origin in by_dir:
+        if origins[run.path] in by_dir:
             continue  # part of its origin's curve
         steps, values, tip = run.steps, run.values, run
         while resumptions.get(tip.path):

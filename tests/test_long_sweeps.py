@@ -82,15 +82,21 @@ def wait_for(condition, process: subprocess.Popen, log: Path, seconds: float, wh
     return value
 
 
+def running_runs(results: Path, count: int) -> dict[str, int] | None:
+    """``{run dir: pid}`` once ``count`` runs record their processes."""
+    found = {}
+    for path in run_dirs(results):
+        try:
+            found[os.path.dirname(path)] = read_json(path)["host"]["process"]["pid"]
+        except (ValueError, KeyError):
+            return None  # being written
+    return found if len(found) == count else None
+
+
 def running_run(results: Path) -> tuple[str, int] | None:
     """``(run dir, pid)`` of the single run once its ``run.json`` records its process."""
-    paths = run_dirs(results)
-    if len(paths) != 1:
-        return None
-    try:
-        return os.path.dirname(paths[0]), read_json(paths[0])["host"]["process"]["pid"]
-    except (ValueError, KeyError):
-        return None  # being written
+    runs = running_runs(results, 1)
+    return next(iter(runs.items())) if runs else None
 
 
 def run_tree(pid: int) -> dict:
@@ -208,17 +214,6 @@ def test_kill_9_of_search_ends_its_trials_runs_and_their_env_workers(tmp_path, l
         kill_survivors(tree)
     record = read_json(os.path.join(run_dir, "run.json"))
     assert (record["status"], run_state(record)) == ("RUNNING", "DEAD")
-
-
-def running_runs(results: Path, count: int) -> dict[str, int] | None:
-    """``{run dir: pid}`` once ``count`` runs record their processes."""
-    found = {}
-    for path in run_dirs(results):
-        try:
-            found[os.path.dirname(path)] = read_json(path)["host"]["process"]["pid"]
-        except (ValueError, KeyError):
-            return None  # being written
-    return found if len(found) == count else None
 
 
 def raylet_of(node: subprocess.Popen) -> int:
