@@ -28,6 +28,9 @@ setup(
         "dev": ["pytest", "pytest-timeout", "matplotlib"],  # matplotlib: benchmark plots
         "ray": ["ray>=2.9"],  # src/search.py: sweeps on this machine or a Ray cluster
         "wandb": ["wandb>=0.16"],  # use_wandb=True: log runs to Weights & Biases
+        # src/plot_results.py --iqm / --improvement: rliable's interquartile mean, stratified-bootstrap
+        # intervals and probability of improvement; arch (rliable's bootstrap) breaks on pandas 3.
+        "stats": ["rliable>=1.2", "pandas<3"],
         # Google Research Football's Python run-time needs; gfootball itself is built by
         # scripts/install_football.sh (native build with --no-build-isolation, wheel cached) and
         # installed without its own requirements: gym 0.26 breaks gfootball 2.10.2 (reset()

@@ -26,7 +26,7 @@ ROOTS = {REPO / "src": "", REPO / "lookahead_epymarl": "lookahead_epymarl"}
 """Where the project's modules live -> the package prefix of their names."""
 
 LAYERS = {
-    "utils": 0, "envs": 1, "components": 1, "modules": 2, "controllers": 3, "runners": 3, "learners": 4,
+    "utils": 0, "analysis": 1, "envs": 1, "components": 1, "modules": 2, "controllers": 3, "runners": 3, "learners": 4,
     "experiment": 5, "run": 6, "main": 7, "lookahead_epymarl.runtime": 7, "search": 8, "plot_results": 8,
     "lookahead_epymarl": 8, "lookahead_epymarl.runtime.names": 0,
 }

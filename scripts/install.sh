@@ -51,5 +51,5 @@ torch_install=("$TORCH_SPEC")
 python -m pip install --quiet "${torch_install[@]}"
 
 python -m pip install --quiet "setuptools<82" wheel
-python -m pip install --quiet -e ".[dev,ray,wandb]"  # ray: src/search.py (sweeps); wandb: use_wandb=True
+python -m pip install --quiet -e ".[dev,ray,wandb,stats]"  # ray: src/search.py (sweeps); wandb: use_wandb=True; stats: rliable
 python -c "import torch, gymnasium, sacred, lbforaging, rware, mpe2, gymnasium_robotics, ray; print('installed: torch', torch.__version__, '| gymnasium', gymnasium.__version__)"

@@ -4,6 +4,8 @@
     python src/plot_results.py results/sacred/happo --group-by name,lr --smooth 5 --status any
     python src/plot_results.py results/halfcheetah --at 200000,1000000 \
         --reference "HARL HAPPO=benchmarks/reference/harl_happo_halfcheetah2x3_seed*.csv"
+    python src/plot_results.py results/halfcheetah --at 1000000 --iqm --improvement lookahead_happo:happo \
+        --marl-eval results/halfcheetah.marl_eval.json
 
 Reads every ``<dir>/**/<id>/{run.json,config.json,metrics.json}`` under the given directories
 (sacred's FileStorageObserver layout, as ``main.py`` and ``search.py`` write it). A run's status is
@@ -21,7 +23,8 @@ run's steps within the common range); the group curve is the mean +- standard er
 
 Writes ``<out>.png`` (one panel per env, one line and shaded SE band per group), ``<out>.csv``
 (``env, group, step, mean, se, n``) and ``<out>_table.csv`` (per group: runs, final mean +- SE of
-the last point, best mean over steps and its step), which is also printed.
+the last point, best mean over steps and its step, the mean over the logged steps, and the fraction
+of all its runs' logged points above 0, e.g. of iterations with a positive KL gap), also printed.
 
 Reference curves (``--reference NAME=GLOB``, repeatable) are runs measured elsewhere, e.g. another
 code base's: one CSV file per seed with a step column (``step``, ``t_env`` or ``env_steps``) and a
@@ -30,6 +33,13 @@ ours, drawn dashed in the (single) env's panel and listed in the table as ``NAME
 ``--at STEPS`` adds ``<out>_at.csv``: each group's mean and median over runs at those env steps
 (linear interpolation between logged points; none outside a curve's range) and the ratio of its
 mean to each reference's there, and to each ``--ratio-to`` group of ours (e.g. the base algorithm).
+
+Few seeds (``analysis.statistics``, the rliable library: the ``stats`` extra): with ``--at``,
+``--iqm`` adds each group's interquartile mean over its runs at those steps with a 95%
+stratified-bootstrap confidence interval, and ``--improvement X:Y`` (repeatable) writes
+``<out>_improvement.csv``: the probability that a run of X scores above a run of Y there, with its
+95% CI. ``--marl-eval PATH`` exports the runs' raw points of the metric in the JSON layout of
+InstaDeep's marl-eval (``analysis.marl_eval``), which BenchMARL and Mava users aggregate with.
 """
 
 from __future__ import annotations
@@ -47,6 +57,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis.marl_eval import RunScores, marl_eval_json, split_env_key
 from utils.resumed_runs import origin_dir
 from utils.run_state import run_state
 
@@ -69,7 +80,9 @@ class Run:
 
 @dataclass
 class GroupCurve:
-    """Mean, standard error and median over ``n`` runs at ``steps`` (all 1-D arrays of one length)."""
+    """Mean, standard error and median over ``n`` runs at ``steps`` (all 1-D arrays of one length);
+    ``matrix`` (runs x steps) holds each run's (smoothed) curve on those steps, and
+    ``positive_fraction`` is the fraction of all the runs' logged (raw) points above 0."""
 
     env: str
     group: str
@@ -78,6 +91,8 @@ class GroupCurve:
     se: np.ndarray
     n: int
     median: np.ndarray
+    matrix: np.ndarray
+    positive_fraction: float
 
 
 def config_value(config: dict, dotted: str) -> object:
@@ -178,15 +193,21 @@ def group_curve(env: str, group: str, runs: list[Run], window: int) -> GroupCurv
     n = len(runs)
     mean = matrix.mean(axis=0)
     se = matrix.std(axis=0, ddof=1) / math.sqrt(n) if n > 1 else np.zeros_like(mean)
-    return GroupCurve(env, group, steps, mean, se, n, np.median(matrix, axis=0))
+    points = np.concatenate([run.values for run in runs])
+    return GroupCurve(env, group, steps, mean, se, n, np.median(matrix, axis=0), matrix, float(np.mean(points > 0)))
+
+
+def group_label(run: Run, group_by: Sequence[str]) -> str:
+    """The run's group within its env: the ``group_by`` config values."""
+    if len(group_by) > 1:
+        return ",".join(f"{key}={config_value(run.config, key)}" for key in group_by)
+    return str(config_value(run.config, group_by[0]))
 
 
 def group_runs(runs: list[Run], group_by: Sequence[str], window: int) -> list[GroupCurve]:
     groups: dict[tuple[str, str], list[Run]] = defaultdict(list)
     for run in runs:
-        label = ",".join(f"{key}={config_value(run.config, key)}" for key in group_by) if len(group_by) > 1 \
-            else str(config_value(run.config, group_by[0]))
-        groups[(env_of(run.config), label)].append(run)
+        groups[(env_of(run.config), group_label(run, group_by))].append(run)
     return [group_curve(env, label, members, window) for (env, label), members in sorted(groups.items())]
 
 
@@ -197,7 +218,8 @@ def table_rows(curves: list[GroupCurve]) -> list[dict]:
         rows.append({"env": curve.env, "group": curve.group, "runs": curve.n, "final_step": int(curve.steps[-1]),
                      "final_mean": float(curve.mean[-1]), "final_se": float(curve.se[-1]),
                      "best_mean": float(curve.mean[best]), "best_se": float(curve.se[best]),
-                     "best_step": int(curve.steps[best])})
+                     "best_step": int(curve.steps[best]), "average": float(curve.mean.mean()),
+                     "positive_fraction": curve.positive_fraction})
     return rows
 
 
@@ -246,26 +268,53 @@ def reference_curves(specs: Sequence[str], column: str, curves: list[GroupCurve]
 
 
 def value_at(curve: GroupCurve, step: float, statistic: str = "mean") -> float | None:
-    """The curve's ``statistic`` (mean or median over runs) at ``step``, linear between logged
+    """The curve's ``statistic`` (mean, se or median over runs) at ``step``, linear between logged
     points; None outside its range."""
     if not curve.steps[0] <= step <= curve.steps[-1]:
         return None
     return float(np.interp(step, curve.steps, getattr(curve, statistic)))
 
 
-def comparison_rows(curves: list[GroupCurve], steps: Sequence[int], ratio_to: Sequence[str] = ()) -> list[dict]:
-    """Per step and group: its mean and median there, and the ratio of its mean to the mean of every
-    reference curve and of every ``ratio_to`` group of its env."""
+def run_values_at(curve: GroupCurve, step: float) -> np.ndarray | None:
+    """Each run's value at ``step`` (linear between logged points); None outside the curve's range."""
+    if not curve.steps[0] <= step <= curve.steps[-1]:
+        return None
+    return np.array([np.interp(step, curve.steps, row) for row in curve.matrix])
+
+
+def statistics_module():
+    """``analysis.statistics``, which needs rliable (an optional extra): imported on first use, so
+    that plotting works without it."""
+    try:
+        from analysis import statistics
+    except ImportError as error:
+        raise PlotError(f"--iqm and --improvement need the rliable library ({error}); install the 'stats' extra: "
+                        "pip install -e \".[stats]\"") from None
+    return statistics
+
+
+def comparison_rows(curves: list[GroupCurve], steps: Sequence[int], ratio_to: Sequence[str] = (),
+                    iqm_reps: int = 0) -> list[dict]:
+    """Per step and group: its mean, SE and median there, with ``iqm_reps`` > 0 its interquartile
+    mean and the 95% stratified-bootstrap CI of it (that many resamples), and the ratio of its mean
+    to the mean of every reference curve and of every ``ratio_to`` group of its env."""
     names = {curve.group for curve in curves}
     unknown = [group for group in ratio_to if group not in names]
     if unknown:
         raise PlotError(f"bad value for '--ratio-to': {unknown[0]!r}; allowed: {', '.join(sorted(names))}")
+    statistics = statistics_module() if iqm_reps else None
     rows = []
     for step in steps:
         for curve in curves:
             value = value_at(curve, step)
             row: dict = {"env": curve.env, "step": step, "group": curve.group, "runs": curve.n, "mean": value,
-                         "median": value_at(curve, step, "median")}
+                         "se": value_at(curve, step, "se"), "median": value_at(curve, step, "median")}
+            if statistics:
+                row.update(dict.fromkeys(("iqm", "iqm_low", "iqm_high")))
+                scores = run_values_at(curve, step)
+                if scores is not None:
+                    estimate = statistics.interquartile_mean(scores, iqm_reps)
+                    row.update(iqm=estimate.value, iqm_low=estimate.low, iqm_high=estimate.high)
             for other in curves:
                 if other is curve or other.env != curve.env:
                     continue
@@ -289,15 +338,85 @@ def write_comparison(rows: list[dict], out: str) -> str:
         writer.writeheader()
         writer.writerows(rows)
 
-    ratios = fields[6:]
-    lines = [f"{'env':<24} {'step':>9} {'group':<32} {'runs':>4} {'mean':>10} {'median':>10}"
-             + "".join(f" {r:>22}" for r in ratios)]
+    ratios = [field for field in fields if field.startswith("ratio to ")]
+    with_iqm = "iqm" in fields
+    lines = [f"{'env':<24} {'step':>9} {'group':<32} {'runs':>4} {'mean':>10} {'se':>9} {'median':>10}"
+             + (f" {'IQM [95% CI]':>30}" if with_iqm else "") + "".join(f" {r:>22}" for r in ratios)]
     for row in rows:
-        mean, median = ("-" if row[key] is None else f"{row[key]:.4g}" for key in ("mean", "median"))
+        mean, se, median = ("-" if row[key] is None else f"{row[key]:.4g}" for key in ("mean", "se", "median"))
+        iqm = ""
+        if with_iqm:
+            iqm = " " + ("-" if row["iqm"] is None else
+                         f"{row['iqm']:.4g} [{row['iqm_low']:.4g}, {row['iqm_high']:.4g}]").rjust(30)
         cells = ["-" if row.get(r) is None else f"{row[r]:.3f}" for r in ratios]
-        lines.append(f"{row['env']:<24} {row['step']:>9} {row['group']:<32} {row['runs']:>4} {mean:>10} {median:>10}"
-                     + "".join(f" {c:>22}" for c in cells))
+        lines.append(f"{row['env']:<24} {row['step']:>9} {row['group']:<32} {row['runs']:>4} {mean:>10} {se:>9} "
+                     f"{median:>10}{iqm}" + "".join(f" {c:>22}" for c in cells))
     return "\n".join(lines)
+
+
+def parse_pairs(specs: Sequence[str], curves: list[GroupCurve]) -> list[tuple[str, str]]:
+    """``--improvement X:Y`` values -> (X, Y) pairs of existing groups."""
+    names = sorted({curve.group for curve in curves})
+    pairs = []
+    for spec in specs:
+        x, separator, y = (part.strip() for part in spec.partition(":"))
+        bad = next((name for name in (x, y) if name not in names), None) if separator else spec
+        if bad is not None:
+            raise PlotError(f"bad value for '--improvement': {spec!r}; allowed: X:Y with X and Y among the groups "
+                            f"{', '.join(names)}")
+        pairs.append((x, y))
+    return pairs
+
+
+def improvement_rows(curves: list[GroupCurve], pairs: Sequence[tuple[str, str]], steps: Sequence[int],
+                     reps: int) -> list[dict]:
+    """Per env, step and pair (X, Y): the probability of improvement P(X > Y) over the runs' values
+    there, with its 95% bootstrap CI (``reps`` resamples); envs lacking X or Y are skipped."""
+    statistics = statistics_module()
+    by_key = {(curve.env, curve.group): curve for curve in curves}
+    rows = []
+    for env in sorted({curve.env for curve in curves}):
+        for x, y in pairs:
+            if (env, x) not in by_key or (env, y) not in by_key:
+                continue
+            for step in steps:
+                scores_x, scores_y = run_values_at(by_key[env, x], step), run_values_at(by_key[env, y], step)
+                if scores_x is None or scores_y is None:
+                    continue
+                estimate = statistics.probability_of_improvement(scores_x, scores_y, reps)
+                rows.append({"env": env, "step": step, "x": x, "y": y, "runs_x": len(scores_x),
+                             "runs_y": len(scores_y), "probability": estimate.value, "ci_low": estimate.low,
+                             "ci_high": estimate.high})
+    return rows
+
+
+def write_improvement(rows: list[dict], out: str) -> str:
+    """``<out>_improvement.csv`` from ``improvement_rows``; returns the printed table."""
+    with open(f"{out}_improvement.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["env", "step", "x", "y", "runs_x", "runs_y", "probability",
+                                               "ci_low", "ci_high"])
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = [f"{'env':<24} {'step':>9} {'P(X > Y)':<48} {'runs':>7} {'P [95% CI]':>22}"]
+    for row in rows:
+        lines.append(f"{row['env']:<24} {row['step']:>9} {row['x'] + ' > ' + row['y']:<48} "
+                     f"{row['runs_x']:>3} v {row['runs_y']:<1} "
+                     f"{row['probability']:>6.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]")
+    return "\n".join(lines)
+
+
+def write_marl_eval(runs: list[Run], group_by: Sequence[str], metric: str, path: str) -> None:
+    """``runs``' raw points of ``metric`` in marl-eval's JSON layout (``analysis.marl_eval``): env and
+    task from the env key, the group as the algorithm, ``seed_<seed>`` as the run."""
+    records = []
+    for run in runs:
+        env_key = env_of(run.config)
+        env, task = split_env_key(env_key, str(run.config.get("env")))
+        records.append(RunScores(env, task, group_label(run, group_by), f"seed_{run.config.get('seed')}",
+                                 run.steps, run.values))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(marl_eval_json(records, metric), f, indent=1)
 
 
 def write_outputs(curves: list[GroupCurve], metric: str, out: str) -> list[dict]:
@@ -338,12 +457,15 @@ def write_outputs(curves: list[GroupCurve], metric: str, out: str) -> list[dict]
 
 
 def format_table(rows: list[dict], metric: str) -> str:
-    lines = [f"{metric}: final (last logged step) and best mean +- SE over runs",
-             f"{'env':<24} {'group':<32} {'runs':>4} {'final':>22} {'best':>22} {'best step':>10}"]
+    lines = [f"{metric}: final (last logged step) and best mean +- SE over runs, the mean over the logged "
+             "steps, the fraction of logged points > 0",
+             f"{'env':<24} {'group':<32} {'runs':>4} {'final':>22} {'best':>22} {'best step':>10} {'average':>10} "
+             f"{'> 0':>6}"]
     for row in rows:
         lines.append(f"{row['env']:<24} {row['group']:<32} {row['runs']:>4} "
                      f"{row['final_mean']:>12.4g} +- {row['final_se']:<7.3g} "
-                     f"{row['best_mean']:>12.4g} +- {row['best_se']:<7.3g} {row['best_step']:>10}")
+                     f"{row['best_mean']:>12.4g} +- {row['best_se']:<7.3g} {row['best_step']:>10} "
+                     f"{row['average']:>10.4g} {row['positive_fraction']:>6.1%}")
     return "\n".join(lines)
 
 
@@ -367,6 +489,17 @@ def parse_args(argv: Iterable[str]) -> argparse.Namespace:
                                                  "and its ratio to the references (<out>_at.csv)")
     parser.add_argument("--ratio-to", action="append", default=[], metavar="GROUP",
                         help="with --at: also each group's ratio to this group of ours (repeatable), e.g. happo")
+    parser.add_argument("--iqm", action="store_true",
+                        help="with --at: also each group's interquartile mean there with its 95%% stratified-bootstrap "
+                             "CI (rliable; the 'stats' extra)")
+    parser.add_argument("--improvement", action="append", default=[], metavar="X:Y",
+                        help="with --at: the probability that a run of group X beats a run of group Y there, with its "
+                             "95%% bootstrap CI (<out>_improvement.csv; repeatable; rliable)")
+    parser.add_argument("--bootstrap-reps", type=int, default=10_000,
+                        help="bootstrap resamples of --iqm and --improvement (default: %(default)s)")
+    parser.add_argument("--marl-eval", default="", metavar="PATH",
+                        help="also write the runs' raw points of --metric to PATH in the JSON layout of InstaDeep's "
+                             "marl-eval (id-marl-eval), as BenchMARL and Mava users aggregate")
     return parser.parse_args(list(argv))
 
 
@@ -387,20 +520,33 @@ def main(argv: Iterable[str]) -> int:
             at_steps = [int(float(step)) for step in args.at.split(",") if step.strip()]
         except ValueError:
             raise PlotError(f"bad value for '--at': {args.at!r}; allowed: comma-separated env steps") from None
+        if (args.iqm or args.improvement) and not at_steps:
+            raise PlotError("--iqm and --improvement compare runs at env steps: give them with --at, e.g. --at 1000000")
+        if args.bootstrap_reps < 1:
+            raise PlotError(f"bad value for '--bootstrap-reps': {args.bootstrap_reps}; allowed: an integer >= 1")
         group_by = [key.strip() for key in args.group_by.split(",") if key.strip()]
         curves = group_runs(runs, group_by, args.smooth)
         curves += reference_curves(args.reference, args.reference_column, curves, args.smooth)
+        pairs = parse_pairs(args.improvement, curves)
         rows = write_outputs(curves, args.metric, args.out)
-        comparison = write_comparison(comparison_rows(curves, at_steps, args.ratio_to), args.out) if at_steps else ""
+        written = [f"{args.out}.png", f"{args.out}.csv", f"{args.out}_table.csv"]
+        tables = [format_table(rows, args.metric)]
+        if at_steps:
+            iqm_reps = args.bootstrap_reps if args.iqm else 0
+            tables.append(write_comparison(comparison_rows(curves, at_steps, args.ratio_to, iqm_reps), args.out))
+            written.append(f"{args.out}_at.csv")
+        if pairs:
+            tables.append(write_improvement(improvement_rows(curves, pairs, at_steps, args.bootstrap_reps), args.out))
+            written.append(f"{args.out}_improvement.csv")
+        if args.marl_eval:
+            write_marl_eval(runs, group_by, args.metric, args.marl_eval)
+            written.append(args.marl_eval)
     except PlotError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"runs by status (a run and its resumptions count once): {found}")
-    print(format_table(rows, args.metric))
-    if comparison:
-        print(comparison)
-    extra = f", {args.out}_at.csv" if comparison else ""
-    print(f"wrote {args.out}.png, {args.out}.csv, {args.out}_table.csv{extra} ({len(runs)} runs, {len(curves)} groups)")
+    print("\n".join(tables))
+    print(f"wrote {', '.join(written)} ({len(runs)} runs, {len(curves)} groups)")
     return 0
 
 

@@ -131,11 +131,75 @@ def test_ratio_to_a_group_of_ours_and_medians(tmp_path):
     assert "ratio to happo" not in at["happo"] or at["happo"]["ratio to happo"] == ""
 
 
+def test_average_and_fraction_of_positive_points(runs, tmp_path):
+    """The table's mean over the logged steps and fraction of raw points > 0 (e.g. a KL gap)."""
+    out = tmp_path / "fractions"
+    assert plot_results.main([str(runs / "sacred"), "--out", str(out)]) == 0
+    table = {(r["env"], r["group"]): r for r in read_csv(Path(f"{out}_table.csv"))}
+    # mappo's one completed run logged 0, 5, 1: two of its three points are above 0.
+    assert float(table[("toy", "mappo")]["positive_fraction"]) == pytest.approx(2 / 3)
+    assert float(table[("toy", "mappo")]["average"]) == pytest.approx(2.0)
+    assert float(table[("toy", "happo")]["average"]) == pytest.approx((2 + 3 + 6) / 3)  # the mean curve's mean
+
+
+def test_interquartile_mean_and_probability_of_improvement(tmp_path, capsys):
+    """Four lookahead runs at step 200 score 1, 2, 3, 100: the IQM drops the outer quarter on each
+    side, (2 + 3) / 2 = 2.5, while the mean is 26.5; P(lookahead > happo) with happo's 1.5 and 2.5
+    counts the pairs won: (0 + 1 + 2 + 2) / 8 = 0.625."""
+    for seed, value in enumerate([1.0, 2.0, 3.0, 100.0]):
+        write_run(tmp_path, "lookahead_happo", seed + 1, [0.0, value], seed=seed)
+    for seed, value in enumerate([1.5, 2.5]):
+        write_run(tmp_path, "happo", seed + 1, [0.0, value], seed=seed)
+    out = tmp_path / "stats"
+    assert plot_results.main([str(tmp_path / "sacred"), "--out", str(out), "--at", "200", "--iqm",
+                              "--improvement", "lookahead_happo:happo", "--bootstrap-reps", "500"]) == 0
+    at = {r["group"]: r for r in read_csv(Path(f"{out}_at.csv"))}
+    assert float(at["lookahead_happo"]["mean"]) == 26.5 and float(at["lookahead_happo"]["iqm"]) == 2.5
+    low, high = float(at["lookahead_happo"]["iqm_low"]), float(at["lookahead_happo"]["iqm_high"])
+    assert 1.0 <= low < 2.5 < high <= 100.0
+    (row,) = read_csv(Path(f"{out}_improvement.csv"))
+    assert (row["x"], row["y"], row["runs_x"], row["runs_y"]) == ("lookahead_happo", "happo", "4", "2")
+    assert float(row["probability"]) == 0.625
+    assert 0.0 <= float(row["ci_low"]) < 0.625 < float(row["ci_high"]) <= 1.0
+    printed = capsys.readouterr().out
+    assert "IQM [95% CI]" in printed and "lookahead_happo > happo" in printed
+    # Same runs, same intervals: the bootstrap is seeded.
+    assert plot_results.main([str(tmp_path / "sacred"), "--out", str(tmp_path / "again"), "--at", "200", "--iqm",
+                              "--improvement", "lookahead_happo:happo", "--bootstrap-reps", "500"]) == 0
+    assert read_csv(Path(f"{tmp_path / 'again'}_improvement.csv")) == [row]
+
+
+def test_marl_eval_export(tmp_path):
+    """marl-eval's layout: env / task / algorithm / run / step_i {step_count, metric: [value]}, the
+    last evaluation as absolute_metrics; a resumed run is exported as its one joined curve."""
+    write_run(tmp_path, "happo", 1, [1.0, 2.0, 3.0], key="mamujoco:HalfCheetah-2x3", seed=0)
+    write_run(tmp_path, "happo", 2, [5.0, 6.0], key="mamujoco:HalfCheetah-2x3", seed=1,
+              status="INTERRUPTED")
+    write_run(tmp_path, "happo", 3, [7.0, 8.0], key="mamujoco:HalfCheetah-2x3", seed=1, steps=[200, 300],
+              resumed=("/elsewhere/sacred/happo/mamujoco:HalfCheetah-2x3/2", 100))
+    write_run(tmp_path, "toy_happo", 1, [4.0], key="toy", seed=0)
+    path = tmp_path / "export" / "marl_eval.json"
+    assert plot_results.main([str(tmp_path / "sacred"), "--out", str(tmp_path / "curves"),
+                              "--marl-eval", str(path)]) == 0
+    data = json.loads(path.read_text())
+    assert set(data) == {"mamujoco", "gymma"} and set(data["gymma"]) == {"toy"}
+    runs = data["mamujoco"]["HalfCheetah-2x3"]["happo"]
+    assert set(runs) == {"seed_0", "seed_1"}
+    assert runs["seed_0"]["step_2"] == {"step_count": 300, "test_return_mean": [3.0]}
+    # seed 1: its first run's point at 100, then the resumption's at 200 and 300.
+    assert [runs["seed_1"][f"step_{i}"]["test_return_mean"][0] for i in range(3)] == [5.0, 7.0, 8.0]
+    assert runs["seed_1"]["absolute_metrics"] == {"test_return_mean": [8.0]}
+
+
 @pytest.mark.parametrize("args, message", [
     (["--reference", "no-equals-sign"], "bad value for '--reference': 'no-equals-sign'"),
     (["--reference", "R=/nonexistent/*.csv"], "no file matches '/nonexistent/*.csv'"),
     (["--at", "soon"], "bad value for '--at': 'soon'"),
     (["--at", "100", "--ratio-to", "hapo"], "bad value for '--ratio-to': 'hapo'; allowed: happo"),
+    (["--iqm"], "--iqm and --improvement compare runs at env steps: give them with --at"),
+    (["--at", "100", "--improvement", "happo"], "bad value for '--improvement': 'happo'; allowed: X:Y"),
+    (["--at", "100", "--improvement", "happo:ippo"], "bad value for '--improvement': 'happo:ippo'"),
+    (["--at", "100", "--iqm", "--bootstrap-reps", "0"], "bad value for '--bootstrap-reps': 0"),
 ])
 def test_bad_reference_or_steps_is_one_line(runs, tmp_path, capsys, args, message):
     assert plot_results.main([str(runs / "sacred" / "happo" / "toy"), "--out", str(tmp_path / "x"), *args]) == 2
