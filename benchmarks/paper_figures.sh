@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Every table and figure of docs/RESULTS.md for one task, from the runs committed under
+# benchmarks/results/paper/<task>/ (scripts/collect_runs.py puts them there):
+#   ./benchmarks/paper_figures.sh halfcheetah_2x3 [--reference "HARL HAPPO=benchmarks/reference/harl_happo_halfcheetah2x3_seed*.csv"]
+# Writes benchmarks/results/paper/<task>_<metric>.{png,csv,_table.csv,_at.csv} (and, for the
+# return, _improvement.csv and .marl_eval.json); prints each table.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+task=${1:?usage: paper_figures.sh TASK [plot_results options for the return, e.g. --reference NAME=GLOB]}
+shift
+runs=benchmarks/results/paper/$task
+out=benchmarks/results/paper/${task}
+python=${PYTHON:-.venv/bin/python}
+[ -d "$runs" ] || { echo "paper_figures.sh: no runs at $runs" >&2; exit 2; }
+
+# The greedy test return: curves, final table, ratios to HAPPO, IQM with 95% CIs, P(improvement).
+"$python" src/plot_results.py "$runs" --at 200000,500000,1000000 --ratio-to happo --iqm \
+  --improvement lookahead_happo:happo --marl-eval "${out}_test_return.marl_eval.json" \
+  --out "${out}_test_return" "$@"
+# Lookahead's diagnostics over training (Lookahead runs only log them).
+for metric in kl_gap kl_gap_agent0 kl_gap_agent1 rho_mean rho_clipped_fraction model_val_next_state_mse \
+              model_val_reward_r2; do
+  "$python" src/plot_results.py "$runs" --metric "$metric" --out "${out}_${metric}"
+done
+# Each phase's wall time per iteration (seconds).
+for metric in time_real_rollout time_real_update time_model time_imagination time_lookahead_update; do
+  "$python" src/plot_results.py "$runs" --metric "$metric" --out "${out}_${metric}"
+done
