@@ -12,8 +12,8 @@ recommend, for 3-10 runs per task, point estimates with interval estimates inste
   of Y on the same task (the Mann-Whitney U statistic / (n_x n_y), ties count 1/2), averaged over
   tasks, with its bootstrap interval (X and Y resampled independently).
 
-Scores are arrays of shape ``(runs, tasks)``. The bootstrap draws from a ``RandomState`` seeded
-with ``seed``, so the same scores give the same interval. Needs the ``stats`` extra
+Scores are arrays of shape ``(runs, tasks)``. The bootstrap's draws are seeded with ``seed``, so
+the same scores give the same interval whatever ran before. Needs the ``stats`` extra
 (``pip install -e ".[stats]"``).
 """
 
@@ -49,13 +49,20 @@ def _scores(scores: np.ndarray, name: str) -> np.ndarray:
 
 def _interval(score_dict: dict, function, reps: int, seed: int) -> Estimate:
     (key,) = score_dict
-    with warnings.catch_warnings():
-        # rliable hands its RandomState to arch's bootstrap under the keyword arch now deprecates;
-        # the draws are the same either way.
-        warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
-        points, intervals = library.get_interval_estimates(
-            score_dict, function, reps=reps, confidence_interval_size=CONFIDENCE,
-            random_state=np.random.RandomState(seed))
+    # rliable 1.2's stratified bootstraps draw their resampling indices from numpy's global
+    # generator (np.random.choice), not from the RandomState they are given: seed the global one for
+    # the duration of the call and put back what the caller had.
+    saved = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        with warnings.catch_warnings():
+            # rliable hands its RandomState to arch under a keyword arch now deprecates.
+            warnings.filterwarnings("ignore", message="random_state is deprecated", category=FutureWarning)
+            points, intervals = library.get_interval_estimates(
+                score_dict, function, reps=reps, confidence_interval_size=CONFIDENCE,
+                random_state=np.random.RandomState(seed))
+    finally:
+        np.random.set_state(saved)
     return Estimate(float(np.squeeze(points[key])), *(float(bound) for bound in np.ravel(intervals[key])))
 
 
