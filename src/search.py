@@ -52,8 +52,9 @@ steps on from the checkpoint to the same ``t_max`` (``plot_results.py`` joins th
 checkpoints are found through the ``models_dir`` the run recorded in its sacred ``info.json``
 (or the directory of that name under the results path, if the results were moved), which sacred
 writes at the first heartbeat (10 s after the start): a run killed before it starts again from
-step 0. ``--dry-run`` shows what each trial would do (completed, resume, to run, invalid) and any
-earlier run that is still RUNNING or DEAD.
+step 0. A trial with a run (or a resumption) still alive, started by another ``search.py`` or by
+hand, is not started again. ``--dry-run`` shows what each trial would do (completed, running,
+resume, to run, invalid) and any earlier run that is DEAD.
 
 A trial whose config is invalid is reported at once with the one-line error and not launched; a
 trial that fails while running is reported with its error line (its output is in
@@ -370,8 +371,10 @@ def past_runs(results_path: str) -> dict[str, list[PastRun]]:
 
 @dataclass(frozen=True)
 class Plan:
-    """What a trial does this session: ``state`` is ``completed`` (skipped), ``resume`` (from a
-    stopped run's checkpoint), ``to run`` or ``invalid``; ``note`` says from where, or why."""
+    """What a trial does this session: ``state`` is ``completed`` (skipped), ``running`` (a run of
+    it, or a resumption of one, is alive: another ``search.py`` or ``main.py`` runs it, so it is not
+    started twice), ``resume`` (from a stopped run's checkpoint), ``to run`` or ``invalid``;
+    ``note`` says from where, or why."""
 
     state: str
     trial: Trial  # the trial to launch, the resumption's overrides appended
@@ -395,6 +398,9 @@ def plan_trial(trial: Trial, runs: Mapping[str, list[PastRun]], resume: bool) ->
     earlier = runs.get(canonical(config), [])
     if any(run.state == "COMPLETED" for run in earlier):
         return Plan("completed", trial)
+    alive = [run.run_dir for run in earlier if run.state == "RUNNING"]
+    if alive:
+        return Plan("running", trial, f"{alive[0]} is RUNNING (another search.py or main.py): not started again")
     stopped = [(max(run.steps), run) for run in earlier if run.stopped_early and run.steps]
     if stopped:
         step, run = max(stopped, key=lambda item: item[0])  # the furthest any stopped run got
@@ -554,7 +560,7 @@ def run_sweep(sweep: Sweep, address: str | None = None, num_cpus: int | None = N
     progress = Progress(total=len(sweep.trials))
     runs = past_runs(sweep.results_path)
     to_run: list[Trial] = []
-    resumed = 0
+    resumed = elsewhere = 0
     for trial in sweep.trials:
         plan = plan_trial(trial, runs, sweep.resume)
         if plan.state == "invalid":
@@ -562,12 +568,17 @@ def run_sweep(sweep: Sweep, address: str | None = None, num_cpus: int | None = N
             _print(f"[search] FAILED {trial.name}: {plan.note}")
         elif plan.state == "completed":
             progress.skipped += 1
+        elif plan.state == "running":
+            progress.skipped += 1
+            elsewhere += 1
+            _print(f"[search] skipping {trial.name}: {plan.note}")
         else:
             to_run.append(plan.trial)
             resumed += plan.state == "resume"
             if plan.state == "resume":
                 _print(f"[search] resuming {trial.name} {plan.note}")
-    _print(f"[search] {len(sweep.trials)} trials: {progress.skipped} already completed, {len(to_run)} to run "
+    _print(f"[search] {len(sweep.trials)} trials: {progress.skipped - elsewhere} already completed, {elsewhere} "
+           f"running elsewhere, {len(to_run)} to run "
            f"({resumed} resumed from a checkpoint), {len(progress.failed)} invalid; runs in {sweep.results_path}")
     if not to_run:
         return progress
@@ -667,7 +678,7 @@ def parse_args(argv: Iterable[str]) -> argparse.Namespace:
                         help="continue trials whose run stopped early (INTERRUPTED, DEAD, ...) from its newest "
                              "checkpoint, as the file's 'resume: checkpoint'")
     parser.add_argument("--dry-run", action="store_true",
-                        help="list the trials and what each would do (completed, resume, to run), run nothing")
+                        help="list the trials and what each would do (completed, running, resume, to run), run nothing")
     return parser.parse_args(list(argv))
 
 

@@ -3,6 +3,7 @@ fast tests), resume, a failing trial, and a two-node local Ray cluster."""
 
 from __future__ import annotations
 
+import datetime
 import glob
 import json
 import os
@@ -257,6 +258,24 @@ def test_only_runs_that_stopped_early_are_resumed(tmp_path, record, plan):
         resumed_config = search.trial_config(resumed.trial)
         fake_run(tmp_path / "results", 2, resumed_config, {"status": "COMPLETED"})
         assert search.plan_trial(trial, search.past_runs(str(tmp_path / "results")), resume=True).state == "completed"
+
+
+def test_a_trial_with_a_live_resumption_is_not_started_again(tmp_path):
+    """A dead run resumed by a run that is still alive (another search.py runs it): the trial is
+    'running', not resumed a second time from the dead run's checkpoint."""
+    sweep_file = write_sweep(tmp_path / "s.yaml", tmp_path / "results", config="mappo",
+                             overrides={**TINY, "save_model": True})
+    (trial,) = search.load_sweep(str(sweep_file)).trials
+    config = search.trial_config(trial)
+    dead = fake_run(tmp_path / "results", 1, config, {"status": "RUNNING", "start_time": "2020-01-01T00:00:00"},
+                    steps=[4])
+    resumed = search.plan_trial(trial, search.past_runs(str(tmp_path / "results")), resume=True)
+    assert resumed.state == "resume"
+    now = datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None).isoformat()  # as sacred writes it
+    live = fake_run(tmp_path / "results", 2, search.trial_config(resumed.trial), {"status": "RUNNING", "heartbeat": now})
+    for resume in (True, False):
+        plan = search.plan_trial(trial, search.past_runs(str(tmp_path / "results")), resume=resume)
+        assert plan.state == "running" and live in plan.note and dead not in plan.note
 
 
 def test_bad_resume_value_is_one_line(tmp_path, capsys):
