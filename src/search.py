@@ -58,15 +58,18 @@ resume, to run, invalid) and any earlier run that is DEAD.
 
 A trial whose config is invalid is reported at once with the one-line error and not launched; a
 trial that fails while running is reported with its error line (its output is in
-``<local_results_path>/search_logs/<sweep>/``) while the others go on. Ctrl-C stops cleanly:
-running trials get SIGINT (their sacred runs are marked INTERRUPTED), finished runs are
-untouched; a second Ctrl-C cancels at once.
-Exit code: 0 all done, 1 some trial failed, 2 bad sweep file, 130 interrupted.
+``<local_results_path>/search_logs/<sweep>/``) while the others go on. Ctrl-C or SIGTERM (``kill``,
+a scheduler) stops cleanly: running trials get SIGINT (their sacred runs save a checkpoint and are
+marked INTERRUPTED), finished runs are untouched; a second signal cancels at once. A sweep started
+with ``&`` from a script has SIGINT ignored (the shell's rule for background jobs), so ``kill <pid>``
+(SIGTERM) is the way to stop it there.
+Exit code: 0 all done, 1 some trial failed, 2 bad sweep file, 130 interrupted (143 by SIGTERM).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import glob
 import hashlib
@@ -76,9 +79,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 import yaml
@@ -87,6 +92,7 @@ from utils.checkpoint import list_checkpoint_steps
 from utils.parent_death import die_with_parent
 from utils.resumed_runs import RESUME_KEYS, origin_dir
 from utils.run_state import run_state
+from utils.stop_signals import RunInterrupted
 
 SRC_DIR = os.path.dirname(os.path.abspath(__file__))
 MAIN_PATH = os.path.join(SRC_DIR, "main.py")
@@ -596,26 +602,29 @@ def run_sweep(sweep: Sweep, address: str | None = None, num_cpus: int | None = N
     task = ray.remote(run_trial).options(num_cpus=sweep.cpus, num_gpus=sweep.gpus, max_retries=0)
     pending = {task.remote(trial.argv(), MAIN_PATH, log_dir, trial.log_stem()): trial for trial in to_run}
     last_line = 0.0
-    try:
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=progress_interval)
-            for ref in ready:
-                trial = pending.pop(ref)
-                _report(trial, ref, progress, log_dir)
-            if time.monotonic() - last_line >= progress_interval or ready:
-                _print(progress.line(_running(len(pending), sweep.cpus)))
-                last_line = time.monotonic()
-    except KeyboardInterrupt:
-        finished_meanwhile, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
-        for ref in finished_meanwhile:
-            _report(pending.pop(ref), ref, progress, log_dir)
-        _print(f"[search] interrupted: stopping {len(pending)} unfinished trials (running runs are marked "
-               "INTERRUPTED; finished runs are kept; Ctrl-C again to cancel at once)")
-        _stop(pending, progress, log_dir)
-        raise
-    finally:
-        if owns_ray:
-            ray.shutdown()
+    with sigterm_as_ctrl_c() as sigterm:  # after ray.init, which installs its own SIGTERM handler
+        try:
+            while pending:
+                ready, _ = ray.wait(list(pending), num_returns=1, timeout=progress_interval)
+                for ref in ready:
+                    trial = pending.pop(ref)
+                    _report(trial, ref, progress, log_dir)
+                if time.monotonic() - last_line >= progress_interval or ready:
+                    _print(progress.line(_running(len(pending), sweep.cpus)))
+                    last_line = time.monotonic()
+        except KeyboardInterrupt:
+            finished_meanwhile, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
+            for ref in finished_meanwhile:
+                _report(pending.pop(ref), ref, progress, log_dir)
+            _print(f"[search] interrupted: stopping {len(pending)} unfinished trials (running runs are marked "
+                   "INTERRUPTED; finished runs are kept; Ctrl-C or SIGTERM again to cancel at once)")
+            _stop(pending, progress, log_dir)
+            if sigterm.signum is not None:
+                raise RunInterrupted(sigterm.signum) from None
+            raise
+        finally:
+            if owns_ray:
+                ray.shutdown()
     return progress
 
 
@@ -641,7 +650,7 @@ def _report(trial: Trial, ref: Any, progress: Progress, log_dir: str) -> None:
 
 def _stop(pending: dict[Any, Trial], progress: Progress, log_dir: str) -> None:
     """Cancel the unfinished trials: queued ones never start, running ones get SIGINT and are waited
-    for; a second Ctrl-C force-cancels."""
+    for; a second Ctrl-C (or SIGTERM) force-cancels."""
     import ray
 
     for ref in pending:
@@ -651,6 +660,36 @@ def _stop(pending: dict[Any, Trial], progress: Progress, log_dir: str) -> None:
     except KeyboardInterrupt:
         for ref in pending:
             ray.cancel(ref, force=True)
+
+
+@dataclass
+class StopSignal:
+    """The SIGTERM a sweep received, if any (Ray may turn the exception into a plain KeyboardInterrupt)."""
+
+    signum: int | None = None
+
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
+        self.signum = signum
+        raise RunInterrupted(signum)
+
+
+@contextlib.contextmanager
+def sigterm_as_ctrl_c() -> Iterator[StopSignal]:
+    """Inside the block SIGTERM raises :class:`RunInterrupted` (a ``KeyboardInterrupt``), so ``kill <pid>``
+    stops the sweep exactly as Ctrl-C does (runs end INTERRUPTED with a checkpoint, not DEAD at the
+    last periodic one); a second SIGTERM cancels at once, as a second Ctrl-C does. Left alone if the
+    process was started with SIGTERM ignored, or outside the main thread (where Python sets no handler)."""
+    received = StopSignal()
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = signal.getsignal(signal.SIGTERM)
+    if previous is not signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, received)
+    try:
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)  # None: set outside Python
 
 
 def summary(progress: Progress) -> str:
@@ -698,8 +737,8 @@ def main(argv: Iterable[str]) -> int:
     except SweepError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as stop:
+        return stop.exit_code if isinstance(stop, RunInterrupted) else 130
     _print(summary(progress))
     return 1 if progress.failed else 0
 

@@ -189,9 +189,10 @@ def test_sweep_runs_across_a_two_node_cluster_and_stops_only_it(ray_session, tmp
     assert ray.get(ray.remote(lambda: 7).remote(), timeout=60) == 7
 
 
-def test_ctrl_c_stops_running_trials_and_keeps_finished_runs(tmp_path):
-    """SIGINT to ``search.py`` (Ctrl-C): the running trial's run ends INTERRUPTED, the finished one
-    stays COMPLETED, and the exit code is 130."""
+@pytest.mark.parametrize("signum, exit_code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_ctrl_c_or_sigterm_stops_running_trials_and_keeps_finished_runs(tmp_path, signum, exit_code):
+    """SIGINT (Ctrl-C) or SIGTERM (``kill``) to ``search.py``: the running trial's run ends INTERRUPTED
+    (not DEAD), the finished one stays COMPLETED, and the exit code is 128 + the signal."""
     long_run = {"t_max": 10_000_000, "test_interval": 10_000_000}
     sweep_file = write_sweep(tmp_path / "stop.yaml", tmp_path / "results", config="mappo",
                              groups=[{"lr": 0.001}, {"lr": 0.002, **long_run}])
@@ -206,8 +207,8 @@ def test_ctrl_c_stops_running_trials_and_keeps_finished_runs(tmp_path):
                or [status for status, _ in sacred_runs(tmp_path / "results")].count("RUNNING") != 1):
             assert process.poll() is None and time.monotonic() < deadline, log_path.read_text()[-3000:]
             time.sleep(0.5)
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=90) == 130, log_path.read_text()[-3000:]
+        process.send_signal(signum)
+        assert process.wait(timeout=90) == exit_code, log_path.read_text()[-3000:]
     finally:
         processes.stop(process)
     assert sorted((config["lr"], status) for status, config in sacred_runs(tmp_path / "results")) == [
