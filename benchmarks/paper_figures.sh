@@ -23,6 +23,10 @@ for metric in kl_gap kl_gap_agent0 kl_gap_agent1 rho_mean rho_clipped_fraction m
               model_val_reward_r2; do
   "$python" src/plot_results.py "$runs" --metric "$metric" --out "${out}_${metric}"
 done
+# The gap in the direction of the authors' code (logged by runs from 2026-12-06 on; skipped where none did).
+if grep -rqs --include=metrics.json '"kl_gap_reverse"' "$runs"; then
+  "$python" src/plot_results.py "$runs" --metric kl_gap_reverse --out "${out}_kl_gap_reverse"
+fi
 # Each phase's wall time per iteration (seconds).
 for metric in time_real_rollout time_real_update time_model time_imagination time_lookahead_update; do
   "$python" src/plot_results.py "$runs" --metric "$metric" --out "${out}_${metric}"

@@ -187,7 +187,11 @@ class LookaheadLearner:
         policy predicted the update (pi^{k+1} ended nearer pi~ than where it started); and the
         importance weights rho = pi^k(a) / mu(a) of the actions taken, joint (product over agents)
         and per agent: mean of min(1, rho), fraction above 1. An agent whose prediction points the
-        wrong way shows a negative ``kl_gap_agent{i}`` that the mean over agents can hide."""
+        wrong way shows a negative ``kl_gap_agent{i}`` that the mean over agents can hide.
+        The paper writes ``D_KL(pi^{k+1}, pi^k)`` without saying which argument the expectation is
+        under; the authors' released code takes it under the earlier policies, so
+        ``kl_gap_reverse = KL(pi^k || pi^{k+1}) - KL(pi~^{k+1} || pi^{k+1})`` is logged beside it (the
+        two agree to second order in the step; they part where the steps are large)."""
         real = self.mac.real
         updated = real.policy_distribution(real.unroll(batch))
         mask = batch["filled"][:, :-1].float()  # [B, T, 1]
@@ -195,6 +199,8 @@ class LookaheadLearner:
         per_agent = lambda x: (x * mask).sum(dim=(0, 1)) / valid  # noqa: E731  [B, T, n] -> [n]
         to_old = kl_divergence(updated, before["pi_k"])  # [B, T, n_agents]
         to_lookahead = kl_divergence(updated, before["mu"])
+        from_old = kl_divergence(before["pi_k"], updated)
+        from_lookahead = kl_divergence(before["mu"], updated)
         actions = batch["actions"][:, :-1]
         log_rho = before["pi_k"].log_prob(actions) - before["mu"].log_prob(actions)  # [B, T, n_agents]
         joint_rho = importance_weight(log_rho.sum(-1, keepdim=True), None)
@@ -204,6 +210,9 @@ class LookaheadLearner:
             "kl_updated_to_old": per_agent(to_old).mean().item(),
             "kl_updated_to_lookahead": per_agent(to_lookahead).mean().item(),
             "kl_gap": gap.mean().item(),
+            "kl_old_to_updated": per_agent(from_old).mean().item(),
+            "kl_lookahead_to_updated": per_agent(from_lookahead).mean().item(),
+            "kl_gap_reverse": per_agent(from_old - from_lookahead).mean().item(),
             "rho_mean": per_agent(joint_rho.clamp(max=1.0)).item(),
             "rho_clipped_fraction": per_agent((joint_rho > 1.0).float()).item(),
         }

@@ -81,7 +81,7 @@ def test_lookahead_happo_imagines_on_halfcheetah_saves_and_evaluates(tmp_path):
     overrides = [*CHEETAH, *TINY_LOOKAHEAD, "lka_warmup_steps=400", "save_model=True", "save_model_interval=800"]
     metrics = run_ok("lookahead_happo", overrides, str(tmp_path / "train"), env="mamujoco")
     assert_finite(metrics, (
-        "kl_gap", "kl_updated_to_old", "kl_updated_to_lookahead", "rho_mean", "model_loss",
+        "kl_gap", "kl_gap_reverse", "kl_updated_to_old", "kl_updated_to_lookahead", "rho_mean", "model_loss",
         "model_val_next_state_mse", "model_val_reward_r2", "imagined_return", "time_real_update", "time_model",
         "time_imagination", "time_lookahead_update", "lka_pg_loss", "lka_critic_loss", "pg_loss", "test_return_mean",
     ))

@@ -405,6 +405,11 @@ def test_kl_gap_and_rho_per_agent_by_hand():
     assert stats["kl_gap"] == pytest.approx(sum(gaps).item() / N_AGENTS, rel=1e-4, abs=1e-6)
     assert stats["kl_updated_to_old"] == pytest.approx(kl(updated, pi_k)[valid].mean().item(), rel=1e-4)
     assert stats["kl_updated_to_lookahead"] == pytest.approx(kl(updated, mu)[valid].mean().item(), rel=1e-4)
+    # the same under the earlier policies (the direction of the authors' code)
+    assert stats["kl_old_to_updated"] == pytest.approx(kl(pi_k, updated)[valid].mean().item(), rel=1e-4)
+    assert stats["kl_lookahead_to_updated"] == pytest.approx(kl(mu, updated)[valid].mean().item(), rel=1e-4)
+    reverse = (kl(pi_k, updated) - kl(mu, updated))[valid].mean()
+    assert stats["kl_gap_reverse"] == pytest.approx(reverse.item(), rel=1e-4, abs=1e-6)
     joint = rho.prod(-1)[valid]
     assert stats["rho_mean"] == pytest.approx(joint.clamp(max=1).mean().item(), rel=1e-5)
     assert stats["rho_clipped_fraction"] == pytest.approx((joint > 1).float().mean().item())
