@@ -13,9 +13,12 @@ out=benchmarks/results/paper/${task}
 python=${PYTHON:-.venv/bin/python}
 [ -d "$runs" ] || { echo "paper_figures.sh: no runs at $runs" >&2; exit 2; }
 
-# The greedy test return: curves, final table, ratios to HAPPO, IQM with 95% CIs, P(improvement);
-# 976k is the last evaluation of a 1M run (16k-step iterations, tests every 64k from 16k), 1M a reference's.
-"$python" src/plot_results.py "$runs" --at 200000,500000,976000,1000000 --ratio-to happo --iqm \
+# The greedy test return: curves, final table, ratios to HAPPO, IQM with 95% CIs, P(improvement),
+# at the env steps in AT. The default suits HalfCheetah: 976k is the last evaluation of a 1M run
+# (16k-step iterations, tests every 64k from 16k), 1M a reference's; Ant's 8k-step iterations test
+# last at 960k: AT=200000,500000,960000 ./benchmarks/paper_figures.sh ant_2x4
+at=${AT:-200000,500000,976000,1000000}
+"$python" src/plot_results.py "$runs" --at "$at" --ratio-to happo --iqm \
   --improvement lookahead_happo:happo --marl-eval "${out}_test_return.marl_eval.json" \
   --out "${out}_test_return" "$@"
 # Lookahead's diagnostics over training (Lookahead runs only log them).
