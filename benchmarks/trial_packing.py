@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODES = ("packed", "wide")
@@ -171,14 +172,14 @@ def main() -> None:
     report = {"command": f"python {command}", "key": options.key, "t_max": options.t_max, "rows": rows,
               "summary": summary, "cpu_count": os.cpu_count(),
               "load_average_1min": {"before": load_before, "after": load_after}}
-    with open(os.path.join(options.out, "trial_packing.json"), "w") as f:
-        json.dump(report, f, indent=2)
-    with open(os.path.join(options.out, "trial_packing.csv"), "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    plot(rows, summary, os.path.join(options.out, "trial_packing.png"))
-    print(f"wrote {options.out}/trial_packing.{{json,csv,png}}")
+    stem = os.path.join(options.out, "trial_packing")
+    Path(f"{stem}.json").write_text(json.dumps(report, indent=2))
+    with open(f"{stem}.csv", "w", newline="") as f:
+        table = csv.DictWriter(f, fieldnames=list(rows[0]))
+        table.writeheader()
+        table.writerows(rows)
+    plot(rows, summary, f"{stem}.png")
+    print(f"wrote {stem}.{{json,csv,png}}")
 
 
 if __name__ == "__main__":
