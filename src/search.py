@@ -532,9 +532,30 @@ def start_ray(address: str | None, num_cpus: int | None) -> bool:
             raise SweepError(f"cannot join the Ray cluster at --address={address}: {reason}; start one with "
                              "`ray start --head` (or use no --address for a local Ray)") from None
     else:
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env,
-                 log_to_driver=False)
+        with sigint_not_ignored():
+            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, runtime_env=runtime_env,
+                     log_to_driver=False)
     return True
+
+
+@contextlib.contextmanager
+def sigint_not_ignored() -> Iterator[None]:
+    """Start Ray's local processes with SIGINT not ignored, then ignore it here again if it was.
+
+    Ray cancels a running trial (:func:`_stop`) by raising KeyboardInterrupt in its worker, which
+    Python does only where SIGINT is not ignored; a sweep started with ``&`` from a script has it
+    ignored (the shell's rule for background jobs), and the raylet and its workers would inherit that,
+    so a stop would leave the trials running until Ray is shut down under them (DEAD, not
+    INTERRUPTED). This process keeps the shell's rule: SIGTERM, not Ctrl-C, stops it."""
+    ignored = (threading.current_thread() is threading.main_thread()
+               and signal.getsignal(signal.SIGINT) is signal.SIG_IGN)
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def check_schedulable(sweep: Sweep) -> None:

@@ -189,10 +189,15 @@ def test_sweep_runs_across_a_two_node_cluster_and_stops_only_it(ray_session, tmp
     assert ray.get(ray.remote(lambda: 7).remote(), timeout=60) == 7
 
 
-@pytest.mark.parametrize("signum, exit_code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_ctrl_c_or_sigterm_stops_running_trials_and_keeps_finished_runs(tmp_path, signum, exit_code):
+@pytest.mark.parametrize("signum, sigint_at_start, exit_code", [
+    (signal.SIGINT, signal.SIG_DFL, 130),
+    (signal.SIGTERM, signal.SIG_DFL, 143),
+    (signal.SIGTERM, signal.SIG_IGN, 143),  # started with `&` from a script: SIGINT ignored, Ray's processes too
+])
+def test_ctrl_c_or_sigterm_stops_running_trials_and_keeps_finished_runs(tmp_path, signum, sigint_at_start, exit_code):
     """SIGINT (Ctrl-C) or SIGTERM (``kill``) to ``search.py``: the running trial's run ends INTERRUPTED
-    (not DEAD), the finished one stays COMPLETED, and the exit code is 128 + the signal."""
+    (not DEAD, which it would be if Ray could not cancel the trial), the finished one stays COMPLETED,
+    and the exit code is 128 + the signal."""
     long_run = {"t_max": 10_000_000, "test_interval": 10_000_000}
     sweep_file = write_sweep(tmp_path / "stop.yaml", tmp_path / "results", config="mappo",
                              groups=[{"lr": 0.001}, {"lr": 0.002, **long_run}])
@@ -200,7 +205,7 @@ def test_ctrl_c_or_sigterm_stops_running_trials_and_keeps_finished_runs(tmp_path
     with open(log_path, "w") as log:
         process = processes.start([sys.executable, str(REPO / "src" / "search.py"), str(sweep_file), "--num-cpus", "2",
                                    "--progress-interval", "1"], stdout=log, stderr=subprocess.STDOUT,
-                                  preexec=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+                                  preexec=lambda: signal.signal(signal.SIGINT, sigint_at_start))
     try:
         deadline = time.monotonic() + 180
         while ("] done lr=0.001" not in log_path.read_text()
