@@ -107,9 +107,10 @@ def run_sequential(args: SimpleNamespace, logger: Logger) -> None:
         if args.evaluate:
             evaluate(args, runner, logger)
             return
-        if loop is None or not args.resumed_from:  # a new run from a checkpoint keeps its own schedule
+        resumed = loop is not None and bool(args.resumed_from)
+        if not resumed:  # a new run from a checkpoint keeps its own schedule
             loop = LoopState.start(args)
-        train(args, runner, buffer, learner, logger, loop)
+        train(args, runner, buffer, learner, logger, loop, resumed=resumed)
     finally:
         runner.close_env()
 
@@ -213,9 +214,12 @@ def report_progress(logger: Logger, episode: int, t_env: int, steps: int, second
 
 
 def train(args: SimpleNamespace, runner: Runner, buffer: ReplayBuffer, learner: Learner, logger: Logger,
-          loop: LoopState) -> None:
+          loop: LoopState, resumed: bool = False) -> None:
     """The on-line loop: collect, learn, and periodically test, report and save, on the schedule
-    ``loop`` holds (a new run's, or the one a resumed run saved with its checkpoint).
+    ``loop`` holds (a new run's, or the one a resumed run saved with its checkpoint). A ``resumed``
+    run first runs the test its schedule had due at the checkpoint's t_env, if any: a stop that
+    landed between an update and the test after it saved the updated policy untested, and the
+    uninterrupted run would have tested that policy at that t_env.
 
     On Ctrl-C or SIGTERM (``utils.stop_signals``) the loop stops, reports and saves a final
     checkpoint (``save_model``) before the interrupt goes on up; a learner update is never cut in
@@ -236,9 +240,28 @@ def train(args: SimpleNamespace, runner: Runner, buffer: ReplayBuffer, learner: 
         loop.last_runner_log_t = runner.log_train_stats_t
         save_checkpoint(learner, args, runner.t_env, logger, loop)
 
+    def test_if_due() -> None:
+        nonlocal last_time, test_seconds
+        if runner.t_env - loop.last_test_t < args.test_interval:
+            return
+        logger.console_logger.info("t_env: %d / %d", runner.t_env, args.t_max)
+        logger.console_logger.info(
+            "Estimated time left: %s. Time passed: %s",
+            time_left(last_time, loop.last_test_t, runner.t_env, args.t_max) if loop.last_test_t >= t_start
+            else "-",  # a resumed run's last test was before this process started: no rate yet
+            time_str(time.time() - start_time),
+        )
+        last_time = time.time()
+        runner.run_tests()
+        loop.last_test_t = runner.t_env  # after the test: one cut short by a stop is run again on resuming
+        test_seconds += time.time() - last_time
+
     logger.console_logger.info("Beginning training for %d timesteps", args.t_max)
 
+    counted_t = runner.t_env  # the t_env up to which loop.episode counts the episodes
     try:
+        if resumed:
+            test_if_due()
         while runner.t_env <= args.t_max:
             episode_batch = runner.run(test_mode=False)
             buffer.insert_episode_batch(episode_batch)
@@ -250,18 +273,8 @@ def train(args: SimpleNamespace, runner: Runner, buffer: ReplayBuffer, learner: 
                 with deferred(), torch_threads(threads):  # every core the run holds while the env workers wait
                     learner.train(sample, runner.t_env, loop.episode)
             loop.episode += args.batch_size_run
-
-            if runner.t_env - loop.last_test_t >= args.test_interval:
-                logger.console_logger.info("t_env: %d / %d", runner.t_env, args.t_max)
-                logger.console_logger.info(
-                    "Estimated time left: %s. Time passed: %s",
-                    time_left(last_time, loop.last_test_t, runner.t_env, args.t_max) if loop.last_test_t >= t_start
-                    else "-",  # a resumed run's last test was before this process started: no rate yet
-                    time_str(time.time() - start_time),
-                )
-                last_time, loop.last_test_t = time.time(), runner.t_env
-                runner.run_tests()
-                test_seconds += time.time() - last_time
+            counted_t = runner.t_env
+            test_if_due()
 
             if runner.t_env - loop.last_log_t >= args.log_interval:
                 report()
@@ -278,6 +291,8 @@ def train(args: SimpleNamespace, runner: Runner, buffer: ReplayBuffer, learner: 
     except KeyboardInterrupt as interrupt:
         signal_name = getattr(interrupt, "signal_name", "SIGINT")
         logger.console_logger.warning("%s: stopping training at t_env %d", signal_name, runner.t_env)
+        if runner.t_env != counted_t:  # stopped after a batch was collected, before its episodes were counted
+            loop.episode += args.batch_size_run
         report()
         if args.save_model:
             save()

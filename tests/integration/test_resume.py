@@ -1,4 +1,5 @@
-"""A run killed with SIGKILL after saving checkpoints resumes from its latest one.
+"""A run killed with SIGKILL after saving checkpoints resumes from its latest one; one stopped between
+an update and its test makes the test up when resumed.
 
 The killed run leaves only complete ``<t_env>/`` checkpoint directories (written under a temporary
 name, then renamed). Loading the latest gives a learner whose every tensor equals the saved files;
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from components.episode_buffer import EpisodeBatch
@@ -22,11 +24,12 @@ from components.scheme import build_scheme
 from experiment.build import set_epymarl_sizes
 from controllers import REGISTRY as mac_registry
 from learners import REGISTRY as learner_registry
-from run import load_checkpoint, make_args
+from run import load_checkpoint, make_args, run_sequential
 from runners import REGISTRY as runner_registry
 from tests.factories import FakeLogger
 from tests.integration.helpers import LBF, MAIN, SUPPORT, read_json, run_main, sacred_runs
 from utils.checkpoint import list_checkpoint_steps
+from utils import stop_signals
 from utils.config import load_config
 from utils.logging import Logger, get_console_logger
 
@@ -128,3 +131,49 @@ def test_killed_run_resumes_from_its_latest_checkpoint(tmp_path, launch):
     assert metrics["test_return_mean"]["steps"][0] == train_steps[0]
     (new_dir,) = glob.glob(os.path.join(resumed, "models", "*"))
     assert min(list_checkpoint_steps(new_dir)) == train_steps[0]
+
+
+def test_a_stop_between_an_update_and_its_test_is_made_up_for_on_resuming(tmp_path, monkeypatch):
+    """SIGINT lands during the update after which a test is due: the run saves the updated policy at
+    that t_env, untested, its episodes counted. Resumed (``resumed_from``), it runs that test first, so
+    its tests fall at the env steps of an uninterrupted run's."""
+    tests_at: list[int] = []
+    run_tests = runner_registry["episode"].run_tests
+    monkeypatch.setattr(runner_registry["episode"], "run_tests", lambda self: tests_at.append(self.t_env) or run_tests(self))
+    stop_at: list[int] = []
+    learn = learner_registry["ppo_learner"].train
+
+    def learn_then_stop(self, batch, t_env, episode_num):
+        stats = learn(self, batch, t_env, episode_num)
+        if t_env in stop_at:  # inside the update's deferred() block: the stop takes effect when it ends
+            os.kill(os.getpid(), signal.SIGINT)
+        return stats
+
+    monkeypatch.setattr(learner_registry["ppo_learner"], "train", learn_then_stop)
+
+    def run(token: str, **overrides) -> list[int]:
+        """``run_sequential`` of 4 one-step toy-game episodes a batch, tests every 8 steps; its test steps."""
+        config = load_config("mappo", "toy_game")
+        config.update(seed=3, runner="episode", batch_size_run=4, batch_size=4, buffer_size=4, epochs=1,
+                      mini_batches=1, test_nepisode=1, test_interval=8, log_interval=8, t_max=40, save_model=True,
+                      save_model_interval=1000, local_results_path=str(tmp_path), **overrides)
+        args = make_args(config)
+        args.unique_token = token
+        tests_at.clear()
+        run_sequential(args, Logger(get_console_logger()))
+        return list(tests_at)
+
+    uninterrupted = run("whole")
+    assert uninterrupted == [4, 12, 20, 28, 36, 44]
+
+    stop_at.append(20)
+    with stop_signals.handled(), pytest.raises(stop_signals.RunInterrupted):
+        run("stopped")
+    assert tests_at == [4, 12]  # the stop came before the test due at 20
+    checkpoint = os.path.join(str(tmp_path), "models", "stopped")
+    assert list_checkpoint_steps(checkpoint) == [4, 20]  # the first batch's, and the stop's
+    assert read_json(os.path.join(checkpoint, "20", "loop.json"))["episode"] == 20  # 5 batches of 4, counted
+
+    stop_at.clear()
+    resumed = run("resumed", checkpoint_path=checkpoint, load_step=0, resumed_from=str(tmp_path), resumed_step=20)
+    assert [4, 12] + resumed == uninterrupted
