@@ -101,7 +101,11 @@ EPYMARL_SEEDS = 3  # EPyMARL's search.py default
 SWEEP_KEYS = ("config", "env-config", "overrides", "grid", "groups", "seeds", "resources", "local_results_path",
               "resume", "grid-search", "grid-search-groups", "exclude")
 RESUME_MODES = ("checkpoint",)  # the sweep file's ``resume:`` values (absent or null: no resuming)
-INTERRUPT_GRACE_SECONDS = 60  # how long Ctrl-C waits for running trials to mark their runs INTERRUPTED
+# How long a stop waits for the running trials to end INTERRUPTED with a checkpoint: a run stops at the
+# end of its learner update, and one Lookahead iteration (model, imagined update) on a shared CPU
+# takes minutes (Ant 2x4 with the paper's settings, three runs on 2 cores: ~7 min). A second signal
+# does not wait.
+INTERRUPT_GRACE_SECONDS = 30 * 60
 POLL_SECONDS = 0.2  # how often a trial checks whether its run has ended
 
 
@@ -637,8 +641,9 @@ def run_sweep(sweep: Sweep, address: str | None = None, num_cpus: int | None = N
             finished_meanwhile, _ = ray.wait(list(pending), num_returns=len(pending), timeout=0)
             for ref in finished_meanwhile:
                 _report(pending.pop(ref), ref, progress, log_dir)
-            _print(f"[search] interrupted: stopping {len(pending)} unfinished trials (running runs are marked "
-                   "INTERRUPTED; finished runs are kept; Ctrl-C or SIGTERM again to cancel at once)")
+            _print(f"[search] interrupted: stopping {len(pending)} unfinished trials (running runs end their "
+                   "current update, save a checkpoint and are marked INTERRUPTED, which can take minutes; "
+                   "finished runs are kept; Ctrl-C or SIGTERM again to cancel at once)")
             _stop(pending, progress, log_dir)
             if sigterm.signum is not None:
                 raise RunInterrupted(sigterm.signum) from None
