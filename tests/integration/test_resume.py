@@ -134,7 +134,7 @@ def test_killed_run_resumes_from_its_latest_checkpoint(tmp_path, launch):
 
 
 def test_a_stop_between_an_update_and_its_test_is_made_up_for_on_resuming(tmp_path, monkeypatch):
-    """SIGINT lands during the update after which a test is due: the run saves the updated policy at
+    """A stop (SIGTERM) lands during the update after which a test is due: the run saves the updated policy at
     that t_env, untested, its episodes counted. Resumed (``resumed_from``), it runs that test first, so
     its tests fall at the env steps of an uninterrupted run's."""
     tests_at: list[int] = []
@@ -146,7 +146,7 @@ def test_a_stop_between_an_update_and_its_test_is_made_up_for_on_resuming(tmp_pa
     def learn_then_stop(self, batch, t_env, episode_num):
         stats = learn(self, batch, t_env, episode_num)
         if t_env in stop_at:  # inside the update's deferred() block: the stop takes effect when it ends
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGTERM)  # not SIGINT, which a suite started with `&` ignores
         return stats
 
     monkeypatch.setattr(learner_registry["ppo_learner"], "train", learn_then_stop)
