@@ -33,7 +33,11 @@ mean distance to its best response over the updates up to and including the firs
 updates if none; the initial policy is not counted); that distance at ``a0 = 0.5``, interpolated
 between the two updates whose ``a0`` first bracket 0.5 (median over the seeds that get there); for
 learned-model members the fraction of the first 5 updates with the wrong sign of the model's
-``dR/da1`` (mean over seeds) and the median ``model_val_reward_r2`` of those updates. Goals:
+``dR/da1`` (mean over seeds) and the median ``model_val_reward_r2`` of those updates; for Lookahead
+members the fraction of updates with a positive ``kl_gap`` (the paper's Fig. 4 diagnostic: the
+lookahead policy nearer the updated policy than pi^k is), over the updates up to and including the
+first solving one and over those after it (means over seeds; after solving the policies only jitter
+around the optimum, so there is no direction left to predict). Goals:
 Lookahead-MAPPO's two distances <= 0.8x MAPPO's, its median samples <= 0.6x MAPPO's.
 
 Outputs ``<out>/toy_game.csv`` (one row per run and update, update 0 = the initial policy),
@@ -214,6 +218,10 @@ def seed_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         r2 = [row["model_val_reward_r2"] for row in early
               if row["model_val_reward_r2"] is not None and not math.isnan(row["model_val_reward_r2"])]
         summary["median_r2_early"] = statistics.median(r2) if r2 else None
+    if updates[0]["kl_gap"] is not None:
+        after = updates[len(path):]
+        summary["kl_gap_positive_learning"] = statistics.fmean(row["kl_gap"] > 0 for row in path)
+        summary["kl_gap_positive_solved"] = statistics.fmean(row["kl_gap"] > 0 for row in after) if after else None
     return summary
 
 
@@ -258,6 +266,10 @@ def member_summary(per_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:
     if "sign_wrong_fraction_early" in seeds[0]:
         summary["sign_wrong_fraction_early"] = statistics.fmean(s["sign_wrong_fraction_early"] for s in seeds)
         summary["median_r2_early"] = median_present([s["median_r2_early"] for s in seeds])
+    if "kl_gap_positive_learning" in seeds[0]:
+        summary["kl_gap_positive_learning"] = statistics.fmean(s["kl_gap_positive_learning"] for s in seeds)
+        solved = [s["kl_gap_positive_solved"] for s in seeds if s["kl_gap_positive_solved"] is not None]
+        summary["kl_gap_positive_solved"] = statistics.fmean(solved) if solved else None
     return summary
 
 
@@ -293,7 +305,7 @@ def fmt(value: float | None, digits: int = 2) -> str:
 def table(per_seed: dict[str, dict[int, dict[str, Any]]], summaries: dict[str, dict[str, Any]]) -> str:
     """The printed summary: medians and ratios per member, then samples to the threshold per seed."""
     header = (f"{'member':<32}{'samples':>8}{'ratio':>7}{'dist path':>10}{'ratio':>7}{'dist@a0=.5':>11}"
-              f"{'ratio':>7}{'sign wrong 1-5':>15}{'R2 1-5':>8}")
+              f"{'ratio':>7}{'sign wrong 1-5':>15}{'R2 1-5':>8}{'gap>0 learning':>15}{'gap>0 solved':>13}")
     lines = [header]
     for member in MEMBERS:
         s = summaries[member.label]
@@ -303,7 +315,8 @@ def table(per_seed: dict[str, dict[int, dict[str, Any]]], summaries: dict[str, d
         lines.append(f"{member.label:<32}{fmt(s['median_samples'], 0):>8}{fmt(s['ratio_median_samples']):>7}"
                      f"{fmt(s['median_mean_distance'], 3):>10}{fmt(s['ratio_median_mean_distance']):>7}{half:>11}"
                      f"{fmt(s['ratio_median_distance_at_a0_half']):>7}{fmt(s.get('sign_wrong_fraction_early')):>15}"
-                     f"{fmt(s.get('median_r2_early'), 3):>8}")
+                     f"{fmt(s.get('median_r2_early'), 3):>8}{fmt(s.get('kl_gap_positive_learning')):>15}"
+                     f"{fmt(s.get('kl_gap_positive_solved')):>13}")
     lines += ["", f"{'member':<32}samples to R>={THRESHOLD} per seed ('-': never)"]
     for member in MEMBERS:
         values = [s["samples_to_threshold"] for s in per_seed[member.label].values()]
