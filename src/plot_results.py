@@ -13,7 +13,10 @@ sacred's, except that a RUNNING run whose process is gone counts as ``DEAD``
 (``utils.run_state``; ``--status DEAD`` selects them); the count of runs by status is printed. A
 run that ``search.py`` resumed from a checkpoint and its resumptions are one curve (one run): the
 earlier run's points up to the step resumed from (``resumed_step``), then the resumption's, which
-replace those the earlier run logged after that step; its status is the last resumption's. Runs are grouped
+replace those the earlier run logged after that step; its status is the last resumption's. A run
+resumed more than once from the same checkpoint (a resumption that died before saving one of its own
+is resumed again from where it started) continues in its newest resumption, the branch that
+``search.py`` went on with; the abandoned branch's points are left out. Runs are grouped
 by the environment (``env_args.key``, else ``env_args.map_name``, else ``env``) and by the
 ``--group-by`` config keys (dotted; default ``name``, the algorithm). Each run's curve is smoothed
 (a trailing moving average over ``--smooth`` logged points) and put on a common step grid (the
@@ -69,13 +72,15 @@ class PlotError(ValueError):
 @dataclass
 class Run:
     """One sacred run (or a run joined with its resumptions): its directory, config, the chosen
-    metric's ``steps``/``values`` (1-D arrays, empty if it logged none) and its status."""
+    metric's ``steps``/``values`` (1-D arrays, empty if it logged none), its status and when it
+    started (sacred's ``start_time``, ISO 8601 UTC, so that text order is time order)."""
 
     path: str
     config: dict
     steps: np.ndarray
     values: np.ndarray
     status: str = "COMPLETED"
+    started: str = ""
 
 
 @dataclass
@@ -119,7 +124,8 @@ def read_runs(directories: Iterable[str], metric: str) -> tuple[list[Run], set[s
             run_dir = os.path.normpath(os.path.dirname(run_json))
             try:
                 with open(run_json) as f:
-                    status = run_state(json.load(f))
+                    record = json.load(f)
+                status = run_state(record)
                 with open(os.path.join(run_dir, "config.json")) as f:
                     config = json.load(f)
                 with open(os.path.join(run_dir, "metrics.json")) as f:
@@ -130,14 +136,14 @@ def read_runs(directories: Iterable[str], metric: str) -> tuple[list[Run], set[s
             entry = metrics.get(metric) or {"steps": [], "values": []}
             order = np.argsort(entry["steps"], kind="stable")
             runs.append(Run(run_dir, config, np.asarray(entry["steps"], float)[order],
-                            np.asarray(entry["values"], float)[order], status))
+                            np.asarray(entry["values"], float)[order], status, record.get("start_time") or ""))
     return runs, seen
 
 
 def join_resumptions(runs: list[Run]) -> tuple[list[Run], int]:
     """Each run that is no resumption, followed by its chain of resumptions, as one run (see the
-    module docstring; of several resumptions of one run, the one that got furthest); also how many
-    resumptions were joined."""
+    module docstring; of several resumptions of one run, the newest); also how many resumptions
+    were joined."""
     by_dir = {run.path: run for run in runs}
     origins = {run.path: origin_dir(run.path, run.config) for run in runs}
     resumptions: dict[str, list[Run]] = defaultdict(list)
@@ -150,11 +156,11 @@ def join_resumptions(runs: list[Run]) -> tuple[list[Run], int]:
             continue  # part of its origin's curve
         steps, values, tip = run.steps, run.values, run
         while resumptions.get(tip.path):
-            tip = max(resumptions[tip.path], key=lambda r: (r.steps[-1] if len(r.steps) else -math.inf, r.path))
+            tip = max(resumptions[tip.path], key=lambda r: (r.started, r.path))
             kept = steps <= tip.config["resumed_step"]
             steps, values = np.concatenate([steps[kept], tip.steps]), np.concatenate([values[kept], tip.values])
             count += 1
-        joined.append(Run(run.path, run.config, steps, values, tip.status))
+        joined.append(Run(run.path, run.config, steps, values, tip.status, run.started))
     return joined, count
 
 

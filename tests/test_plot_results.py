@@ -230,3 +230,19 @@ def test_a_run_and_its_resumptions_are_one_curve_and_dead_runs_are_dead(tmp_path
     assert {row["group"] for row in read_csv(Path(f"{out}.csv"))} == {"1"}  # the chain's status is its last run's
     assert plot_results.main([str(tmp_path), "--out", str(out), "--status", "RUNNING"]) == 2
     assert "(runs by status: COMPLETED 1, DEAD 1)" in capsys.readouterr().err
+
+
+def test_a_run_resumed_twice_from_one_checkpoint_follows_its_newest_resumption(tmp_path, capsys):
+    """Run 1 stopped with a checkpoint at 200. Run 2 resumed it and died at 400 before its next
+    checkpoint, so run 3 resumed run 1 at 200 again, later, and is still short of 400: the curve is
+    run 1's up to 200, then run 3's, never the abandoned branch's points (which got further)."""
+    dead = {"status": "RUNNING", "start_time": "2020-01-01T01:00:00", "heartbeat": "2020-01-01T02:00:00"}
+    write_run(tmp_path, "happo", 1, [1.0, 2.0, 3.0], status={"status": "INTERRUPTED", "start_time": "2020-01-01T00:00:00"})
+    write_run(tmp_path, "happo", 2, [-30.0, -40.0], steps=[300, 400], status=dead, resumed=("/x/happo/toy/1", 200))
+    write_run(tmp_path, "happo", 3, [30.0], steps=[300], resumed=("/x/happo/toy/1", 200),
+              status={"status": "COMPLETED", "start_time": "2020-01-01T03:00:00"})
+    out = tmp_path / "joined"
+    assert plot_results.main([str(tmp_path), "--out", str(out), "--status", "any"]) == 0
+    assert [(int(row["step"]), float(row["mean"])) for row in read_csv(Path(f"{out}.csv"))] == [
+        (100, 1.0), (200, 2.0), (300, 30.0)]
+    assert "runs by status (a run and its resumptions count once): COMPLETED 1" in capsys.readouterr().out
