@@ -26,6 +26,10 @@ order=(
 for entry in "${order[@]}"; do
   read -r stem task <<< "$entry"
   echo "[paper_sweeps] $(date -u +%FT%TZ) $stem"
+  if [ "$stem" = gfootball_3v1 ] && ! "$python" -c "import gfootball.env" > /dev/null 2>&1; then
+    echo "[paper_sweeps] $stem skipped: gfootball does not import in $python (./scripts/install_football.sh installs it)"
+    continue
+  fi
   "$python" src/search.py "benchmarks/sweeps/$stem.yaml" --results "$runs/$stem" --num-cpus 3 "$@"
   code=$?
   [ -d "$runs/$stem/sacred" ] && "$python" scripts/collect_runs.py "$runs/$stem" "benchmarks/results/paper/$task"
