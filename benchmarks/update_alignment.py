@@ -27,10 +27,10 @@ A, B and C of the run's own size with that sampler, then updates pi^k by the run
   ``cos_same_batch`` for the update on A repeated.
 
 The checkpoints live with the runs, outside the checkout (``scripts/collect_runs.py`` commits no
-checkpoints); the command of the committed results (``benchmarks/results/update_alignment.{json,csv,png}``)
-is in the JSON, e.g.:
+checkpoints); the command of each committed result (``benchmarks/results/update_alignment/<task>/``) is
+in its JSON, e.g.:
 
-    .venv/bin/python benchmarks/update_alignment.py --repeats 2 \\
+    .venv/bin/python benchmarks/update_alignment.py --out benchmarks/results/update_alignment/halfcheetah_2x3 --repeats 2 \\
         ~/lookahead_runs/paper_halfcheetah_2x3/sacred/lookahead_happo/mamujoco:HalfCheetah-2x3/{3,4,5} \\
         ~/lookahead_runs/paper_halfcheetah_2x3/sacred/happo/mamujoco:HalfCheetah-2x3/{1,2,3}
 """
@@ -194,7 +194,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("runs", nargs="+", help="sacred run directories (their info.json names the checkpoints)")
     parser.add_argument("--repeats", type=int, default=1, help="measurements per run, each on fresh batches")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
-    parser.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results"), help="output directory")
+    parser.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results", "update_alignment"),
+                        help="output directory")
     options = parser.parse_args(argv)
     if options.repeats < 1:
         print(f"update_alignment.py: bad value for '--repeats': {options.repeats}; allowed: an integer >= 1",
