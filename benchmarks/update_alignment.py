@@ -26,6 +26,10 @@ A, B and C of the run's own size with that sampler, then updates pi^k by the run
   ``(r + r_B - KL(pi_A || pi_B)) / (2 sqrt(r r_B))`` for the replicate, and likewise
   ``cos_same_batch`` for the update on A repeated.
 
+``--set KEY=VALUE`` changes the real update's settings from the run's (e.g. ``lka_trust_region=mu``,
+the authors' clip around the sampler), to see what a setting does to these numbers from the same
+checkpoints.
+
 The checkpoints live with the runs, outside the checkout (``scripts/collect_runs.py`` commits no
 checkpoints); the command of each committed result (``benchmarks/results/update_alignment/<task>/``) is
 in its JSON, e.g.:
@@ -53,6 +57,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "src"))
 
 import torch  # noqa: E402
+import yaml  # noqa: E402
 from torch.distributions import kl_divergence  # noqa: E402
 
 from experiment.build import build_run  # noqa: E402
@@ -69,9 +74,10 @@ class AlignmentError(ValueError):
     """A run directory this cannot measure: one line naming it and why."""
 
 
-def run_config(run_dir: str) -> tuple[dict[str, Any], str, int]:
-    """The sacred run's config, set to load its newest checkpoint in this process (no results
-    written, the resumption keys cleared); the checkpoint directory and its step."""
+def run_config(run_dir: str, changes: dict[str, Any]) -> tuple[dict[str, Any], str, int]:
+    """The sacred run's config with ``changes`` (``--set``), set to load its newest checkpoint in
+    this process (no results written, the resumption keys cleared); the checkpoint directory and
+    its step."""
     try:
         with open(os.path.join(run_dir, "config.json")) as f:
             config = json.load(f)
@@ -82,6 +88,10 @@ def run_config(run_dir: str) -> tuple[dict[str, Any], str, int]:
     steps = list_checkpoint_steps(models) if models and os.path.isdir(models) else []
     if not steps:
         raise AlignmentError(f"bad run directory '{run_dir}': no checkpoint in its models_dir '{models}'")
+    unknown = sorted(set(changes) - set(config))
+    if unknown:
+        raise AlignmentError(f"bad key for '--set': {unknown[0]!r}; allowed: a key of the run's config.json")
+    config.update(changes)
     config.update(checkpoint_path=models, load_step=0, resumed_from=None, resumed_step=None, save_model=False,
                   use_tensorboard=False, use_cuda=False, seed=config["seed"] + SEED_OFFSET)
     config["env_args"] = {**config["env_args"], "seed": config["seed"]}
@@ -107,9 +117,9 @@ def cosine(a: float, b: float, ab: float) -> float:
     return (a + b - ab) / (2.0 * math.sqrt(a * b)) if a > 0 and b > 0 else math.nan
 
 
-def measure(run_dir: str, repeats: int) -> list[dict[str, Any]]:
+def measure(run_dir: str, repeats: int, changes: dict[str, Any]) -> list[dict[str, Any]]:
     """``repeats`` measurements (fresh batches each) from ``run_dir``'s newest checkpoint."""
-    config, models, step = run_config(run_dir)
+    config, models, step = run_config(run_dir, changes)
     args = make_args(config)
     seed_everything(args.seed)
     logger = Logger(get_console_logger())
@@ -194,6 +204,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("runs", nargs="+", help="sacred run directories (their info.json names the checkpoints)")
     parser.add_argument("--repeats", type=int, default=1, help="measurements per run, each on fresh batches")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="change a config key of the runs' real update (YAML value), e.g. lka_trust_region=mu")
     parser.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results", "update_alignment"),
                         help="output directory")
     options = parser.parse_args(argv)
@@ -201,12 +213,19 @@ def main(argv: list[str]) -> int:
         print(f"update_alignment.py: bad value for '--repeats': {options.repeats}; allowed: an integer >= 1",
               file=sys.stderr)
         return 2
+    changes = {}
+    for item in options.set:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            print(f"update_alignment.py: bad value for '--set': {item!r}; allowed: KEY=VALUE", file=sys.stderr)
+            return 2
+        changes[key] = yaml.safe_load(value)
     torch.set_num_threads(options.threads)
     started, rows = time.time(), []
     try:
         for run_dir in options.runs:
             print(run_dir, flush=True)
-            rows += measure(os.path.normpath(run_dir), options.repeats)
+            rows += measure(os.path.normpath(run_dir), options.repeats, changes)
     except AlignmentError as error:
         print(f"update_alignment.py: {error}", file=sys.stderr)
         return 2
@@ -221,7 +240,7 @@ def main(argv: list[str]) -> int:
         writer.writerows(rows)
     with open(os.path.join(options.out, "update_alignment.json"), "w") as f:
         json.dump({"command": shlex.join([".venv/bin/python", "benchmarks/update_alignment.py", *argv]),
-                   "threads": options.threads, "medians": table, "rows": rows,
+                   "threads": options.threads, "changes": changes, "medians": table, "rows": rows,
                    "seconds": round(time.time() - started, 1)}, f, indent=2)
     plot(rows, os.path.join(options.out, "update_alignment.png"))
     print(f"wrote {options.out}/update_alignment.{{csv,json,png}} in {time.time() - started:.0f} s")
