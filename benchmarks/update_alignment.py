@@ -194,13 +194,13 @@ def plot(rows: list[dict[str, Any]], path: str) -> None:
     ax.set_ylabel("cosine with the real update on A")
     ax.set_title("the real update on batch A against: the same update on A again (green),\n"
                  "on an independent batch B (blue), the lookahead step (red); 2nd-order cosines", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description="Agreement of the real update with a second one and with the "
+                                                 "lookahead step, from runs' checkpoints (see the module docstring).")
     parser.add_argument("runs", nargs="+", help="sacred run directories (their info.json names the checkpoints)")
     parser.add_argument("--repeats", type=int, default=1, help="measurements per run, each on fresh batches")
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
