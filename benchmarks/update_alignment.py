@@ -65,6 +65,7 @@ from run import make_args, seed_everything  # noqa: E402
 from runners import REGISTRY as runner_registry  # noqa: E402
 from utils.checkpoint import list_checkpoint_steps  # noqa: E402
 from utils.logging import Logger, get_console_logger  # noqa: E402
+from utils.masked import masked_mean  # noqa: E402
 
 SEED_OFFSET = 1000
 """Added to the run's seed, so the three batches are not the run's own episodes."""
@@ -107,8 +108,7 @@ def distributions(mac: Any, batch: Any) -> Any:
 def mean_kl(p: Any, q: Any, batch: Any) -> float:
     """KL(p || q) averaged over the filled steps of ``batch`` and over agents."""
     kl = kl_divergence(p, q)  # [B, T, n_agents]
-    mask = batch["filled"][:, :-1].float()
-    return float(((kl * mask).sum() / (mask.sum() * kl.shape[-1])).item())
+    return float(masked_mean(kl, batch["filled"][:, :-1].float().expand_as(kl)).item())
 
 
 def cosine(a: float, b: float, ab: float) -> float:
