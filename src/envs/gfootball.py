@@ -23,7 +23,9 @@ What this module adds on top of ``football_env.create_environment``:
   simple115v2 observations, which gfootball builds from the raw observation
   (``env.unwrapped.observation()``) every step anyway, so it costs one small copy. (HARL's
   state has the same size: agent 0's full 115 vector plus the other agents' one-hots.)
-  ``observations_from_state`` maps states back to the agents' observations.
+  Every observation is a fixed gather from the state (``observation_map``), which the adapter
+  publishes as ``state_to_observations()``, so a world model predicts the 104 + 11 n state
+  entries, not n x 115 observations, and hands the policies exactly what the env would.
 * **Rewards.** ``env_args.rewards``: ``"scoring,checkpoints"`` (default) or ``"scoring"``.
   gfootball gives one reward per agent: the scoring part (+1 when we score, -1 when they do)
   is the same for every agent; the checkpoint part (0.1 for each of 10 distance rings towards
@@ -71,6 +73,7 @@ import numpy as np
 from gymnasium import spaces as gym_spaces
 
 from envs.errors import EnvArgsError, EnvKeyError
+from envs.state_to_obs import StateToObservations
 
 INSTALL_HINT = "install it with ./scripts/install_football.sh (builds gfootball 2.10.2; needs gym==0.25.2)"
 """How to get gfootball, for error messages (it has no wheels on the package registry)."""
@@ -121,18 +124,19 @@ def state_size(n_agents: int) -> int:
     return SHARED_SIZE + n_agents * (ACTIVE.stop - ACTIVE.start)
 
 
-def observations_from_state(state: np.ndarray, n_agents: int) -> np.ndarray:
+def observation_map(n_agents: int) -> StateToObservations:
     """The agents' simple115v2 observations ``[..., n_agents, 115]`` from global states
-    ``[..., state_size(n_agents)]``: the inverse of ``GFootballAdapter.get_state`` (each agent's
-    active one-hot goes back between the shared entries), for models that predict states."""
-    state = np.asarray(state)
-    lead = state.shape[:-1]
+    ``[..., state_size(n_agents)]``, exact: the inverse of ``GFootballAdapter.get_state``. Agent
+    ``i`` reads the shared entries before the active one-hot, its own one-hot (state entries
+    ``104 + 11 i`` on), then the shared entries after the one-hot (the game mode)."""
     width = ACTIVE.stop - ACTIVE.start
-    obs = np.empty((*lead, n_agents, OBS_SIZE), dtype=state.dtype)
-    obs[..., : ACTIVE.start] = state[..., None, : ACTIVE.start]
-    obs[..., ACTIVE] = state[..., SHARED_SIZE:].reshape(*lead, n_agents, width)
-    obs[..., ACTIVE.stop :] = state[..., None, ACTIVE.start : SHARED_SIZE]
-    return obs
+    shared_before = list(range(ACTIVE.start))
+    shared_after = list(range(ACTIVE.start, SHARED_SIZE))
+    indices = [
+        shared_before + list(range(SHARED_SIZE + i * width, SHARED_SIZE + (i + 1) * width)) + shared_after
+        for i in range(n_agents)
+    ]
+    return StateToObservations(indices, state_size(n_agents), agent_id=False, norm_obs=False, exact=True)
 
 
 def import_gfootball(key: str) -> ModuleType:
@@ -301,6 +305,7 @@ class GFootballAdapter(gymnasium.Env):
         )
         self.action_space = gym_spaces.Tuple([gym_spaces.Discrete(int(n)) for n in n_actions])
         self._state_size = state_size(self.n_agents)
+        self._state_to_obs = observation_map(self.n_agents)
         self._obs = np.zeros((self.n_agents, OBS_SIZE), dtype=np.float32)
         self._scored = False
 
@@ -374,6 +379,11 @@ class GFootballAdapter(gymnasium.Env):
     def get_state_size(self) -> int:
         """Length of ``get_state()``: ``104 + 11 n_agents``."""
         return self._state_size
+
+    def state_to_observations(self) -> StateToObservations:
+        """The exact map from ``get_state()`` to the agents' observations (``observation_map``);
+        ``GymmaWrapper`` publishes it in the env info as ``"state_to_obs"``."""
+        return self._state_to_obs
 
     def raw_observation(self) -> list[dict[str, Any]]:
         """gfootball's raw observation, one dict per controlled player (for tests and analysis)."""

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 import yaml
 
 from envs import REGISTRY, EnvArgsError, EnvKeyError, MultiAgentEnv
@@ -21,7 +22,6 @@ from tests.support import processes
 
 pytest.importorskip("gfootball")
 
-from envs import gfootball  # noqa: E402  (needs gfootball only when an env is built; kept after the skip)
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 CONFIG = SRC / "config" / "envs" / "gfootball.yaml"
@@ -136,10 +136,13 @@ def test_gfootball_is_imported_only_for_its_keys() -> None:
 def test_paper_scenario_env_info_and_shapes(key: str) -> None:
     n = PAPER[key]
     env = make(key)
-    assert env.get_env_info() == {
+    info = env.get_env_info()
+    state_to_obs = info.pop("state_to_obs")
+    assert info == {
         "state_shape": 104 + 11 * n, "obs_shape": 115, "n_agents": n, "episode_limit": 100,
-        "action_kind": "discrete", "n_actions": 19, "action_dim": 1,
+        "action_kind": "discrete", "n_actions": 19, "action_dim": 1, "state_to_obs_exact": True,
     }
+    assert (state_to_obs.state_dim, state_to_obs.n_agents, state_to_obs.obs_dim) == (104 + 11 * n, n, 115)
     obs, _ = env.reset()
     assert len(obs) == n and all(o.shape == (115,) and o.dtype == np.float32 for o in obs)
     state = env.get_state()
@@ -151,10 +154,12 @@ def test_paper_scenario_env_info_and_shapes(key: str) -> None:
 @pytest.mark.parametrize("key", PAPER)
 def test_paper_scenario_obs_and_state_match_the_raw_observation(key: str) -> None:
     """Every step: the state is the documented layout built from the raw observation, each
-    agent's observation is its simple115v2 vector, and ``observations_from_state`` inverts the state."""
+    agent's observation is its simple115v2 vector, and the published ``state_to_obs`` inverts the state."""
     n = PAPER[key]
     env = make(key, seed=4)
     env.reset()
+    state_to_obs = env.get_env_info()["state_to_obs"]
+    assert env.get_env_info()["state_to_obs_exact"]
     actions = random_actions(1, n)
     for t in range(25):
         raw = raw_observation(env)
@@ -163,7 +168,7 @@ def test_paper_scenario_obs_and_state_match_the_raw_observation(key: str) -> Non
         obs = np.stack(env.get_obs())
         for i in range(n):
             np.testing.assert_allclose(obs[i], reference_obs(raw[i], state), atol=1e-6)
-        np.testing.assert_array_equal(gfootball.observations_from_state(state, n), obs)
+        np.testing.assert_array_equal(state_to_obs(torch.from_numpy(state)).numpy(), obs)
         _, _, term, trunc, _ = env.step(actions(t))
         if term or trunc:
             env.reset()
@@ -256,7 +261,8 @@ def test_single_agent_scenario() -> None:
     assert steps[-1][4]["score_rate"] == 1.0
     assert sum(r for _, r, *_ in steps) == pytest.approx(2.0)
     # one agent: the state holds its observation, the active one-hot moved to the end
-    np.testing.assert_array_equal(gfootball.observations_from_state(env.get_state(), 1)[0], env.get_obs()[0])
+    state_to_obs = env.get_env_info()["state_to_obs"]
+    np.testing.assert_array_equal(state_to_obs(torch.from_numpy(env.get_state()))[0].numpy(), env.get_obs()[0])
     env.close()
 
 

@@ -56,3 +56,19 @@ def test_readme_command_with_the_default_happo_config(tmp_path) -> None:
     (run_dir,) = sacred_runs(str(tmp_path))
     metrics = check_football_metrics(run_dir, 100)
     assert len(metrics["critic_loss"]["values"]) >= 1
+
+
+def test_lookahead_happo_on_3_vs_1_predicts_states_only(tmp_path) -> None:
+    """Lookahead-HAPPO's GRF config runs its model, imagination and real update on 3 vs 1, and the
+    model predicts the 137 state entries only: the env publishes the exact state-to-observation map,
+    so no observation error (``model_val_obs_mse``) is logged."""
+    tiny = ["lka_warmup_steps=200", "lka_rollouts=8", "lka_horizon=5", "lka_epochs=2", "mlearn_steps=10",
+            "model_batch_size=64"]
+    result = run_main("lookahead_happo_gfootball", [f"env_args.key={KEY}", *SHORT, *tiny], str(tmp_path),
+                      env="gfootball")
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = sacred_runs(str(tmp_path))
+    metrics = check_football_metrics(run_dir, 40)
+    for key in ("model_val_next_state_mse", "lka_approx_kl", "kl_gap"):
+        assert key in metrics, key
+    assert "model_val_obs_mse" not in metrics
