@@ -5,8 +5,8 @@
 The config is merged (``utils.config``) and checked (``experiment.config_checks``: value ranges, registry
 names, combinations) before sacred creates a run directory, so a bad name, key or value stops with
 one line naming it and what is allowed (exit code 2). The run itself is a
-sacred ``Experiment("pymarl")`` observed by a FileStorageObserver in
-``<local_results_path>/sacred/<name>/<env key>/<id>/``; an error inside it is recorded there as
+sacred ``Experiment("pymarl")`` observed by sacred's file observer, with its JSON files replaced
+atomically (``utils.results_observer``), in ``<local_results_path>/sacred/<name>/<env key>/<id>/``; an error inside it is recorded there as
 FAILED and printed as one line (exit code 1), as is a non-finite loss, gradient or parameter in a
 learner (``utils.finite_checks``). Ctrl-C and SIGTERM stop the run in order (``utils.stop_signals``):
 status INTERRUPTED, env workers closed, exit code 130 or 143; a second signal exits at once.
@@ -27,7 +27,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from sacred import SETTINGS, Experiment  # noqa: E402
 from sacred.host_info import host_info_gatherer  # noqa: E402
-from sacred.observers import FileStorageObserver  # noqa: E402
 from sacred.utils import apply_backspaces_and_linefeeds  # noqa: E402
 
 from envs import EnvArgsError  # noqa: E402
@@ -37,6 +36,7 @@ from runners.env_pool import EnvWorkerError  # noqa: E402
 from utils.config import ConfigError, apply_default_env, apply_overrides, load_config, parse_overrides  # noqa: E402
 from utils.finite_checks import NonFiniteError  # noqa: E402
 from utils.logging import get_console_logger  # noqa: E402
+from utils.results_observer import AtomicFileStorageObserver  # noqa: E402
 from utils.run_state import process_identity  # noqa: E402
 from utils.stop_signals import handled as stop_signals_handled  # noqa: E402
 
@@ -81,7 +81,7 @@ def make_experiment(config: dict) -> Experiment:
     experiment.logger = get_console_logger()
     experiment.captured_out_filter = apply_backspaces_and_linefeeds
     results = os.path.join(config["local_results_path"], "sacred", config["name"], env_label(config))
-    experiment.observers.append(FileStorageObserver(results))
+    experiment.observers.append(AtomicFileStorageObserver(results))
     experiment.add_config(config)
     experiment.main(run)
     return experiment

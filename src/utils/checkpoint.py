@@ -3,27 +3,16 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Any
 
 import torch
 
+from utils.atomic_file import atomic_write
+
 
 def atomic_torch_save(obj: Any, path: str) -> None:
     """``torch.save`` to a temporary file in the same directory, then rename it over ``path``."""
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    handle, tmp_path = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".th")
-    try:
-        with os.fdopen(handle, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
-    except BaseException:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
-        raise
+    atomic_write(path, lambda f: torch.save(obj, f), binary=True)
 
 
 def list_checkpoint_steps(checkpoint_path: str) -> list[int]:
