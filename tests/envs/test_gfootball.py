@@ -22,7 +22,6 @@ from tests.support import processes
 
 pytest.importorskip("gfootball")
 
-
 SRC = Path(__file__).resolve().parents[2] / "src"
 CONFIG = SRC / "config" / "envs" / "gfootball.yaml"
 
