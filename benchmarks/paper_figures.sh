@@ -18,8 +18,19 @@ python=${PYTHON:-.venv/bin/python}
 # (16k-step iterations, tests every 64k from 16k), 1M a reference's; Ant's 8k-step iterations test
 # last at 960k: AT=200000,500000,960000 ./benchmarks/paper_figures.sh ant_2x4
 at=${AT:-200000,500000,976000,1000000}
+# Where the task has the controls' runs (blocks c and d): the ratios to the step-size control too, and
+# P(improvement) of each Lookahead variant over HAPPO and over that control.
+has_group() { grep -rqs --include=config.json "\"name\": \"$1\"" "$runs"; }
+controls=()
+if has_group happo_x2; then
+  controls+=(--ratio-to happo_x2 --improvement lookahead_happo:happo_x2)
+fi
+if has_group lookahead_happo_authors; then
+  controls+=(--improvement lookahead_happo_authors:happo)
+  if has_group happo_x2; then controls+=(--improvement lookahead_happo_authors:happo_x2); fi
+fi
 "$python" src/plot_results.py "$runs" --at "$at" --ratio-to happo --iqm \
-  --improvement lookahead_happo:happo --marl-eval "${out}_test_return.marl_eval.json" \
+  --improvement lookahead_happo:happo "${controls[@]}" --marl-eval "${out}_test_return.marl_eval.json" \
   --out "${out}_test_return" "$@"
 # Lookahead's diagnostics over training (Lookahead runs only log them).
 for metric in kl_gap kl_gap_agent0 kl_gap_agent1 rho_mean rho_clipped_fraction model_val_next_state_mse \
