@@ -26,7 +26,7 @@ if has_group happo_x2; then
   controls+=(--ratio-to happo_x2 --improvement lookahead_happo:happo_x2)
 fi
 if has_group lookahead_happo_authors; then
-  controls+=(--improvement lookahead_happo_authors:happo)
+  controls+=(--improvement lookahead_happo_authors:happo --improvement lookahead_happo_authors:lookahead_happo)
   if has_group happo_x2; then controls+=(--improvement lookahead_happo_authors:happo_x2); fi
 fi
 "$python" src/plot_results.py "$runs" --at "$at" --ratio-to happo --iqm \
@@ -41,6 +41,8 @@ done
 if grep -rqs --include=metrics.json '"kl_gap_reverse"' "$runs"; then
   "$python" src/plot_results.py "$runs" --metric kl_gap_reverse --out "${out}_kl_gap_reverse"
 fi
+# The spread of every algorithm's Gaussian actions (how much it still explores).
+"$python" src/plot_results.py "$runs" --metric action_std --out "${out}_action_std"
 # Each phase's wall time per iteration (seconds).
 for metric in time_real_rollout time_real_update time_model time_imagination time_lookahead_update; do
   "$python" src/plot_results.py "$runs" --metric "$metric" --out "${out}_${metric}"
