@@ -19,17 +19,14 @@ python=${PYTHON:-.venv/bin/python}
 # last at 960k: AT=200000,500000,960000 ./benchmarks/paper_figures.sh ant_2x4
 at=${AT:-200000,500000,976000,1000000}
 # Where the task has the controls' runs (blocks c and d): the ratios to the step-size control too, and
-# P(improvement) of each Lookahead variant over HAPPO, over that control and over MAPPO.
+# P(improvement) of each Lookahead variant over HAPPO, over that control, over MAPPO and over each other.
 has_group() { grep -rqs --include=config.json "\"name\": \"$1\"" "$runs"; }
 controls=()
-if has_group happo_x2; then
-  controls+=(--ratio-to happo_x2 --improvement lookahead_happo:happo_x2)
-fi
-if has_group mappo; then controls+=(--improvement lookahead_happo:mappo); fi
-if has_group lookahead_happo_authors; then
-  controls+=(--improvement lookahead_happo_authors:happo --improvement lookahead_happo_authors:lookahead_happo)
-  if has_group happo_x2; then controls+=(--improvement lookahead_happo_authors:happo_x2); fi
-fi
+has_group happo_x2 && controls+=(--ratio-to happo_x2)
+for pair in lookahead_happo:happo_x2 lookahead_happo:mappo lookahead_happo_authors:happo \
+            lookahead_happo_authors:lookahead_happo lookahead_happo_authors:happo_x2; do
+  has_group "${pair%%:*}" && has_group "${pair##*:}" && controls+=(--improvement "$pair")
+done
 "$python" src/plot_results.py "$runs" --at "$at" --ratio-to happo --iqm \
   --improvement lookahead_happo:happo "${controls[@]}" --marl-eval "${out}_test_return.marl_eval.json" \
   --out "${out}_test_return" "$@"

@@ -8,8 +8,9 @@ one line naming it and what is allowed (exit code 2). The run itself is a sacred
 ``Experiment("pymarl")`` observed by sacred's file observer, with its JSON files replaced atomically
 (``utils.results_observer``), in ``<local_results_path>/sacred/<name>/<env key>/<id>/``; an error
 inside it is recorded there as FAILED and printed as one line (exit code 1), as is a non-finite
-loss, gradient or parameter in a learner (``utils.finite_checks``). Ctrl-C and SIGTERM stop the run in order (``utils.stop_signals``):
-status INTERRUPTED, env workers closed, exit code 130 or 143; a second signal exits at once.
+loss, gradient or parameter in a learner (``utils.finite_checks``). Ctrl-C and SIGTERM stop the run
+in order (``utils.stop_signals``): status INTERRUPTED, env workers closed, exit code 130 or 143; a
+second signal exits at once.
 A run killed outright (``kill -9``) stays RUNNING in its ``run.json``; the process it records there
 (``host.process``) lets the tools see it as DEAD (``utils.run_state``).
 """
