@@ -16,12 +16,15 @@ settings: 40 envs x 400 steps = 16,000 real steps per iteration, 20 epochs x 10 
 ``lookahead_happo`` (the paper's: 2,000 model steps x 512; 4,000 imagined rollouts x 20 steps, 20
 epochs x 10 mini-batches), ``lookahead_happo_authors`` (the authors' released settings: the clip
 around mu, GAE, 400 imagined rollouts x 15 steps, 10 epochs x 5 mini-batches, 4,000 model steps
-x 256), and both Lookahead ones with ``model_early_stop=True`` and with
+x 256), and both Lookahead ones with ``model_early_stop=True``, with
 ``model_train_during_rollout=True`` (whose model steps overlap the next rollout, so its rollout
-time holds what the model costs it). The learner phases run on
-``learner_threads`` (default: every core), as in ``src/main.py``.
+time holds what the model costs it) and with ``model_compile=True`` (whose first iteration, not
+timed, holds the compile). The learner phases run on ``learner_threads`` (default: every core), as
+in ``src/main.py``.
 
     python benchmarks/lookahead_cost.py --iterations 3
+    python benchmarks/lookahead_cost.py --iterations 3 --out benchmarks/results/model_compile \
+        --variants happo,lookahead_happo,lookahead_happo+model_compile,lookahead_happo_authors,lookahead_happo_authors+model_compile
 
 Writes ``<out>/lookahead_cost.{json,csv,png}`` with the command; prints the table.
 """
@@ -151,12 +154,15 @@ VARIANTS = {
     "lookahead_happo": ("lookahead_happo", []),
     "lookahead_happo+early_stop": ("lookahead_happo", ["model_early_stop=True"]),
     "lookahead_happo+during_rollout": ("lookahead_happo", ["model_train_during_rollout=True"]),
+    "lookahead_happo+model_compile": ("lookahead_happo", ["model_compile=True"]),
     "lookahead_happo_authors": ("lookahead_happo_authors", []),
     "lookahead_happo_authors+early_stop": ("lookahead_happo_authors", ["model_early_stop=True"]),
     "lookahead_happo_authors+during_rollout": ("lookahead_happo_authors", ["model_train_during_rollout=True"]),
+    "lookahead_happo_authors+model_compile": ("lookahead_happo_authors", ["model_compile=True"]),
 }
 """name -> (config, overrides): the base, Lookahead with the paper's and with the authors' settings,
-each as it is, with the model's early stopping and with the model trained during the rollouts."""
+each as it is, with the model's early stopping, with the model trained during the rollouts and with
+the model's loss compiled."""
 
 
 def main() -> None:

@@ -487,3 +487,30 @@ def test_an_error_on_the_model_thread_stops_the_next_iteration():
     learner.train(make_batch(args, learner.mac.lookahead, seed=0), t_env=0, episode_num=0)  # starts the thread
     with pytest.raises(NonFiniteError, match="non-finite dynamics model loss"):
         learner.train(make_batch(args, learner.mac.lookahead, seed=1), t_env=1, episode_num=1)
+
+
+@pytest.mark.parametrize("model_compile", [False, True])
+def test_model_compile_reaches_the_models_training(monkeypatch, model_compile):
+    """``model_compile`` hands the model trainer's loss to ``torch.compile`` (here a stand-in that
+    records it and returns it uncompiled), and the iteration's model steps run through what it
+    returned; off, nothing is compiled."""
+    import utils.compiling as compiling
+
+    compiled_calls: list[int] = []
+
+    def compile(fn, dynamic=None):
+        def counted(*args, **kwargs):
+            compiled_calls.append(1)
+            return fn(*args, **kwargs)
+        compile.given.append(fn)
+        return counted
+
+    compile.given = []
+    monkeypatch.setattr(compiling.torch, "compile", compile)
+    learner, args = build("continuous", mlearn_steps=5, model_compile=model_compile)
+    learner.train(make_batch(args, learner.mac.lookahead), t_env=0, episode_num=0)
+    if model_compile:
+        assert compile.given == [learner.model_trainer.loss]
+        assert len(compiled_calls) == 5 == learner.model_trainer.gradient_steps
+    else:
+        assert compile.given == [] and compiled_calls == []
