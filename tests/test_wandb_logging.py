@@ -104,7 +104,8 @@ def test_every_scalar_reaches_wandb_at_its_t_env_and_checkpoints_are_uploaded(wa
     # one history row per log_stat call, with its t_env: the same values at the same steps as sacred
     assert len(logged["history"]) == sum(len(m["values"]) for m in metrics.values())
     assert_same_as_sacred(history_series(logged["history"], "t_env"), metrics, rel=1e-12)
-    assert logged["exit"] == [{"exit_code": 0, "runtime": logged["exit"][0]["runtime"]}]
+    (exit_record,) = logged["exit"]  # one clean finish; proto3's JSON leaves out zero-valued fields (a 0 s runtime)
+    assert exit_record.get("exit_code", 0) == 0, exit_record
     # every checkpoint, under the layout of results/
     saved = sorted(os.listdir(tmp_path / "models" / token), key=int)
     assert len(saved) >= 2
