@@ -6,6 +6,7 @@
         --reference "HARL HAPPO=benchmarks/reference/harl_happo_halfcheetah2x3_seed*.csv"
     python src/plot_results.py results/halfcheetah --at 1000000 --iqm --improvement lookahead_happo:happo \
         --marl-eval results/halfcheetah.marl_eval.json
+    python src/plot_results.py results/halfcheetah results/halfcheetah_lka_steps --where seed=0
 
 Reads every ``<dir>/**/<id>/{run.json,config.json,metrics.json}`` under the given directories
 (sacred's FileStorageObserver layout, as ``main.py`` and ``search.py`` write it). A run's status is
@@ -17,6 +18,8 @@ replace those the earlier run logged after that step; its status is the last res
 resumed more than once from the same checkpoint (a resumption that died before saving one of its own
 is resumed again from where it started) continues in its newest resumption, the branch that
 ``search.py`` went on with; the abandoned branch's points are left out. Runs are grouped
+``--where KEY=VALUE`` (repeatable) keeps only the runs whose config holds VALUE at the dotted KEY
+(VALUE read as YAML, as sacred reads ``with`` arguments: ``seed=0`` matches the integer 0). Runs are grouped
 by the environment (``env_args.key``, else ``env_args.map_name``, else ``env``) and by the
 ``--group-by`` config keys (dotted; default ``name``, the algorithm). Each run's curve is smoothed
 (a trailing moving average over ``--smooth`` logged points) and put on a common step grid (the
@@ -59,6 +62,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import yaml
 
 from analysis.marl_eval import RunScores, marl_eval_json, split_env_key
 from utils.resumed_runs import origin_dir
@@ -173,6 +177,33 @@ def find_runs(directories: Iterable[str], metric: str, statuses: Sequence[str]) 
     counts = Counter(run.status for run in joined)
     chosen = [run for run in joined if ("any" in statuses or run.status in statuses) and len(run.steps)]
     return chosen, seen, counts
+
+
+def parse_where(specs: Sequence[str]) -> list[tuple[str, object]]:
+    """``KEY=VALUE`` filters as (dotted key, value read as YAML)."""
+    filters = []
+    for spec in specs:
+        key, sep, text = spec.partition("=")
+        if not sep or not key.strip():
+            raise PlotError(f"bad value for '--where': {spec!r}; allowed: KEY=VALUE with a dotted config key, e.g. seed=0")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        filters.append((key.strip(), value))
+    return filters
+
+
+def select_runs(runs: list[Run], filters: Sequence[tuple[str, object]]) -> list[Run]:
+    """The runs whose config matches every filter; a filter no run matches is an error naming the
+    values the runs hold there."""
+    for key, value in filters:
+        chosen = [run for run in runs if config_value(run.config, key) == value]
+        if not chosen:
+            held = sorted({repr(config_value(run.config, key)) for run in runs})
+            raise PlotError(f"no run has {key}={value!r} (--where); its values in these runs: {', '.join(held)}")
+        runs = chosen
+    return runs
 
 
 def smooth(values: np.ndarray, window: int) -> np.ndarray:
@@ -486,6 +517,9 @@ def parse_args(argv: Iterable[str]) -> argparse.Namespace:
     parser.add_argument("--status", default="COMPLETED",
                         help="comma-separated sacred statuses to include (COMPLETED, RUNNING, INTERRUPTED, FAILED, "
                              "and DEAD: RUNNING but its process is gone), or 'any' (default: %(default)s)")
+    parser.add_argument("--where", action="append", default=[], metavar="KEY=VALUE",
+                        help="only runs whose config holds VALUE (read as YAML) at the dotted KEY, e.g. seed=0 "
+                             "(repeatable)")
     parser.add_argument("--out", default="results/plots/curves", help="output path stem (default: %(default)s)")
     parser.add_argument("--reference", action="append", default=[], metavar="NAME=GLOB",
                         help="reference runs measured elsewhere: CSV files, one per seed (repeatable)")
@@ -515,8 +549,11 @@ def main(argv: Iterable[str]) -> int:
         if args.smooth < 1:
             raise PlotError(f"bad value for '--smooth': {args.smooth}; allowed: an integer >= 1")
         statuses = [s.strip() for s in args.status.split(",") if s.strip()]
+        filters = parse_where(args.where)
         runs, seen, counts = find_runs(args.dirs, args.metric, statuses)
         found = ", ".join(f"{status} {n}" for status, n in sorted(counts.items())) or "none"
+        if runs:
+            runs = select_runs(runs, filters)
         if not runs:
             if seen and args.metric not in seen:
                 raise PlotError(f"no run logged metric '{args.metric}'; logged metrics: {', '.join(sorted(seen))}")

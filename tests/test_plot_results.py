@@ -246,3 +246,21 @@ def test_a_run_resumed_twice_from_one_checkpoint_follows_its_newest_resumption(t
     assert [(int(row["step"]), float(row["mean"])) for row in read_csv(Path(f"{out}.csv"))] == [
         (100, 1.0), (200, 2.0), (300, 30.0)]
     assert "runs by status (a run and its resumptions count once): COMPLETED 1" in capsys.readouterr().out
+
+
+def test_where_keeps_only_the_runs_whose_config_matches(runs, tmp_path, capsys):
+    """``--where KEY=VALUE`` filters on the config (values read as YAML: ``seed=1`` is the integer,
+    ``lr=0.01`` the float); several filters all hold; one that no run meets, or a spec without ``=``,
+    is one line."""
+    out = tmp_path / "where"
+    assert plot_results.main([str(runs), "--out", str(out), "--where", "seed=1"]) == 0
+    table = {(r["env"], r["group"]): r for r in read_csv(Path(f"{out}_table.csv"))}
+    assert set(table) == {("toy", "happo")} and table[("toy", "happo")]["runs"] == "1"
+    assert float(table[("toy", "happo")]["final_mean"]) == 9.0  # seed 1's run alone
+    assert plot_results.main([str(runs), "--out", str(out), "--where", "seed=0", "--where", "lr=0.01"]) == 0
+    assert {(r["env"], r["group"]) for r in read_csv(Path(f"{out}_table.csv"))} == {("toy", "mappo")}
+    capsys.readouterr()
+    assert plot_results.main([str(runs), "--out", str(out), "--where", "seed=7"]) == 2
+    assert capsys.readouterr().err.strip() == "error: no run has seed=7 (--where); its values in these runs: 0, 1"
+    assert plot_results.main([str(runs), "--out", str(out), "--where", "seed"]) == 2
+    assert capsys.readouterr().err.strip().startswith("error: bad value for '--where': 'seed'; allowed: KEY=VALUE")
