@@ -17,7 +17,7 @@ earlier run's points up to the step resumed from (``resumed_step``), then the re
 replace those the earlier run logged after that step; its status is the last resumption's. A run
 resumed more than once from the same checkpoint (a resumption that died before saving one of its own
 is resumed again from where it started) continues in its newest resumption, the branch that
-``search.py`` went on with; the abandoned branch's points are left out. Runs are grouped
+``search.py`` went on with; the abandoned branch's points are left out.
 ``--where KEY=VALUE`` (repeatable) keeps only the runs whose config holds VALUE at the dotted KEY
 (VALUE read as YAML, as sacred reads ``with`` arguments: ``seed=0`` matches the integer 0). Runs are grouped
 by the environment (``env_args.key``, else ``env_args.map_name``, else ``env``) and by the
