@@ -42,7 +42,9 @@ combination, e.g. ``--config=happo,lr=0.001``, which stays the same when the swe
 Resumable: a trial whose merged config (``main.build_config``, seed included) equals the
 ``config.json`` of a sacred run with status COMPLETED under the results path is skipped, so
 re-running a sweep runs only what is missing or failed (``resumed_from``, ``resumed_step`` and
-``save_model_keep`` are left out of the comparison; a resumed run stands for the run it resumed).
+``save_model_keep`` are left out of the comparison; a resumed run stands for the run it resumed;
+settings at their ``default.yaml`` value are left out on both sides, so a run recorded before a
+setting existed still matches its trial when the trial leaves that setting at its default).
 With ``resume: checkpoint`` or ``--resume`` a trial whose earlier run stopped early (INTERRUPTED,
 FAILED because an env worker was killed by a signal, or DEAD: RUNNING in its ``run.json`` but its
 process is gone, see ``utils.run_state``) and saved checkpoints (``save_model=True``) continues
@@ -89,6 +91,7 @@ from typing import Any
 import yaml
 
 from utils.checkpoint import list_checkpoint_steps
+from utils.config import CONFIG_DIR
 from utils.parent_death import die_with_parent
 from utils.resumed_runs import RESUME_KEYS, origin_dir
 from utils.run_state import run_state
@@ -305,11 +308,22 @@ MATCH_IGNORED = (*RESUME_KEYS, "save_model_keep")
 RESUMABLE = ("INTERRUPTED", "DEAD")  # states of a run that stopped early (and FAILED by a signal)
 
 
+@functools.cache
+def _default_settings() -> dict[str, Any]:
+    """``default.yaml`` as JSON types (as config.json holds them)."""
+    with open(os.path.join(CONFIG_DIR, "default.yaml")) as f:
+        return json.loads(json.dumps(yaml.safe_load(f)))
+
+
 def canonical(config: Mapping[str, Any]) -> str:
     """A config as the text sacred's config.json would hold (JSON types, sorted keys), without the
-    keys ``MATCH_IGNORED``: what a trial and an earlier run must share to be the same run."""
-    kept = {key: value for key, value in config.items() if key not in MATCH_IGNORED}
-    return json.dumps(json.loads(json.dumps(kept)), sort_keys=True)
+    keys ``MATCH_IGNORED`` and without the settings at their ``default.yaml`` value (a setting added
+    after a run was recorded is absent from its config.json, and the run ran as its default): what
+    a trial and an earlier run must share to be the same run."""
+    defaults = _default_settings()
+    as_json = json.loads(json.dumps({key: value for key, value in config.items() if key not in MATCH_IGNORED}))
+    kept = {key: value for key, value in as_json.items() if key not in defaults or value != defaults[key]}
+    return json.dumps(kept, sort_keys=True)
 
 
 def _read_json(path: str) -> Any:

@@ -289,3 +289,12 @@ def test_bad_resume_value_is_one_line(tmp_path, capsys):
     assert search.main([str(sweep_file), "--dry-run"]) == 2
     assert capsys.readouterr().err.strip() == ("error: bad value for 'resume': 'always'; allowed: null (no resuming) "
                                                "or checkpoint (stopped runs go on from their newest checkpoint)")
+
+
+def test_a_setting_added_after_a_run_matches_it_at_its_default_only():
+    """A run recorded before a ``default.yaml`` setting existed has no such key in its config.json;
+    a trial holding that setting at its default is still that run, one that sets it otherwise is not."""
+    recorded = {"name": "happo", "seed": 0, "lr": 0.001, "env_args": {"key": "toy"}}
+    assert search.canonical({**recorded, "model_compile": False}) == search.canonical(recorded)
+    assert search.canonical({**recorded, "model_compile": True}) != search.canonical(recorded)
+    assert search.canonical({**recorded, "lr": 0.0005}) != search.canonical(recorded)  # a value differs
