@@ -24,6 +24,7 @@ from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
 from experiment.build import build_learner
 from tests.factories import FakeLogger, make_test_args
+import utils.compiling as compiling
 from utils.finite_checks import NonFiniteError
 from utils.logging import as_floats
 
