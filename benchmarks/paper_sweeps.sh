@@ -6,7 +6,9 @@
 # Each file runs through src/search.py with its results in RUNS/<file> (outside the checkout; the
 # files resume from checkpoints and skip completed trials, so running this again goes on where it
 # stopped); after each file, scripts/collect_runs.py copies its finished runs' small files under
-# benchmarks/results/paper/<task>/ for committing. Stop it with `kill <pid of search.py>` (SIGTERM:
+# benchmarks/results/paper/<task>/ for committing, and the runs found there count as done
+# (search.py --completed-in), so on a new machine only what no committed run finished runs again
+# (a stopped run's checkpoints stay in RUNS_DIR: lost with it, that run starts over). Stop it with `kill <pid of search.py>` (SIGTERM:
 # the running trials save a checkpoint and end INTERRUPTED, and this script stops after them).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +32,9 @@ for entry in "${order[@]}"; do
     echo "[paper_sweeps] $stem skipped: gfootball does not import in $python (./scripts/install_football.sh installs it)"
     continue
   fi
-  "$python" src/search.py "benchmarks/sweeps/$stem.yaml" --results "$runs/$stem" --num-cpus 3 "$@"
+  completed=()  # the runs of this block committed earlier count as done (a new machine's RUNS_DIR is empty)
+  [ -d "benchmarks/results/paper/$task/sacred" ] && completed=(--completed-in "benchmarks/results/paper/$task")
+  "$python" src/search.py "benchmarks/sweeps/$stem.yaml" --results "$runs/$stem" --num-cpus 3 "${completed[@]}" "$@"
   code=$?
   [ -d "$runs/$stem/sacred" ] && "$python" scripts/collect_runs.py "$runs/$stem" "benchmarks/results/paper/$task"
   if [ "$code" -ge 128 ]; then  # stopped by a signal: leave the rest for the next start

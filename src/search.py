@@ -41,10 +41,13 @@ combination, e.g. ``--config=happo,lr=0.001``, which stays the same when the swe
 
 Resumable: a trial whose merged config (``main.build_config``, seed included) equals the
 ``config.json`` of a sacred run with status COMPLETED under the results path is skipped, so
-re-running a sweep runs only what is missing or failed (``resumed_from``, ``resumed_step`` and
-``save_model_keep`` are left out of the comparison; a resumed run stands for the run it resumed;
-settings at their ``default.yaml`` value are left out on both sides, so a run recorded before a
-setting existed still matches its trial when the trial leaves that setting at its default).
+re-running a sweep runs only what is missing or failed (``resumed_from``, ``resumed_step``,
+``save_model_keep`` and ``local_results_path`` are left out of the comparison; a resumed run stands
+for the run it resumed; settings at their ``default.yaml`` value are left out on both sides, so a
+run recorded before a setting existed still matches its trial when the trial leaves that setting at
+its default). ``--completed-in DIR`` adds the COMPLETED runs of a folder of copied runs (what
+``scripts/collect_runs.py`` put in the checkout), so a sweep begun again on a new machine, whose
+results path is empty, runs only the trials that no committed run finished.
 With ``resume: checkpoint`` or ``--resume`` a trial whose earlier run stopped early (INTERRUPTED,
 FAILED because an env worker was killed by a signal, or DEAD: RUNNING in its ``run.json`` but its
 process is gone, see ``utils.run_state``) and saved checkpoints (``save_model=True``) continues
@@ -154,6 +157,7 @@ class Sweep:
     gpus: float
     results_path: str
     resume: bool = False  # continue stopped runs from their newest checkpoint
+    completed_in: tuple[str, ...] = ()  # folders of copied runs whose COMPLETED ones count as done
 
 
 def format_value(value: Any) -> str:
@@ -232,11 +236,13 @@ def parse_set_flags(tokens: Iterable[str]) -> dict[str, Any]:
 
 
 def load_sweep(path: str, seeds_flag: int | None = None, results_flag: str | None = None,
-               set_flags: Mapping[str, Any] | None = None, resume_flag: bool = False) -> Sweep:
+               set_flags: Mapping[str, Any] | None = None, resume_flag: bool = False,
+               completed_in: Iterable[str] = ()) -> Sweep:
     """The trials of the sweep file at ``path``, in a fixed order (grid x groups, then seeds).
 
     ``set_flags`` (``--set``) override every trial last, over the grid and groups too;
-    ``resume_flag`` (``--resume``) resumes stopped runs whatever the file's ``resume`` says."""
+    ``resume_flag`` (``--resume``) resumes stopped runs whatever the file's ``resume`` says;
+    ``completed_in`` (``--completed-in``) are folders of copied runs (``past_runs``)."""
     try:
         with open(path) as f:
             raw = yaml.safe_load(f) or {}
@@ -298,13 +304,20 @@ def load_sweep(path: str, seeds_flag: int | None = None, results_flag: str | Non
                 if key not in seen:
                     seen.add(key)
                     trials.append(Trial(len(trials), str(alg), str(env), items, hypergroup or "all"))
-    return Sweep(trials, cpus, gpus, results_path, resume=resume_flag or raw.get("resume") is not None)
+    copies = tuple(os.path.abspath(folder) for folder in completed_in)
+    for folder in copies:
+        if not os.path.isdir(folder):
+            raise SweepError(f"--completed-in '{folder}' is not a folder; give a folder of copied runs "
+                             "(one holding sacred/<name>/<env>/<id>/)")
+    return Sweep(trials, cpus, gpus, results_path, resume=resume_flag or raw.get("resume") is not None,
+                 completed_in=copies)
 
 
 # ------------------------------------------------------------------ earlier runs
-# Set by a resumption (which is matched through its origin) or only bounding the disk used; and
-# absent from the runs recorded before these keys existed, which must still match their trials.
-MATCH_IGNORED = (*RESUME_KEYS, "save_model_keep")
+# Set by a resumption (which is matched through its origin), only bounding the disk used, or only
+# saying where the run's files went (a run moved or copied to another results path is the same run);
+# and absent from the runs recorded before these keys existed, which must still match their trials.
+MATCH_IGNORED = (*RESUME_KEYS, "save_model_keep", "local_results_path")
 RESUMABLE = ("INTERRUPTED", "DEAD")  # states of a run that stopped early (and FAILED by a signal)
 
 
@@ -369,14 +382,22 @@ def _past_run(run_dir: str) -> tuple[PastRun, dict] | None:
     return PastRun(run_dir, state, models_dir, steps, stopped_early), config
 
 
-def past_runs(results_path: str) -> dict[str, list[PastRun]]:
+def past_runs(results_path: str, completed_in: Iterable[str] = ()) -> dict[str, list[PastRun]]:
     """The sacred runs under ``results_path`` by the canonical config of the trial they ran (a
-    resumed run by its origin's, through ``resumed_from``)."""
+    resumed run by its origin's, through ``resumed_from``), with the COMPLETED runs under each of
+    ``completed_in``: copies of finished runs kept elsewhere (``scripts/collect_runs.py``'s folders
+    in the checkout), so that a sweep started on a machine without its old results path does not run
+    them again. Only their COMPLETED runs count: a copy holds no checkpoints to resume from, and a
+    RUNNING copy is no live run here."""
     found: dict[str, tuple[PastRun, dict]] = {}
-    for run_json in glob.glob(os.path.join(results_path, "sacred", "*", "*", "*", "run.json")):
-        run_dir = os.path.normpath(os.path.dirname(run_json))
-        if (entry := _past_run(run_dir)) is not None:
-            found[run_dir] = entry
+    copied: set[str] = set()
+    for root in (results_path, *completed_in):
+        for run_json in glob.glob(os.path.join(root, "sacred", "*", "*", "*", "run.json")):
+            run_dir = os.path.normpath(os.path.dirname(run_json))
+            if run_dir not in found and (entry := _past_run(run_dir)) is not None:
+                found[run_dir] = entry
+                if root != results_path:
+                    copied.add(run_dir)
 
     def key(run_dir: str, config: dict, depth: int = 0) -> str | None:
         origin = origin_dir(run_dir, config)
@@ -388,6 +409,8 @@ def past_runs(results_path: str) -> dict[str, list[PastRun]]:
 
     by_key: dict[str, list[PastRun]] = {}
     for run_dir, (run, config) in found.items():
+        if run_dir in copied and run.state != "COMPLETED":
+            continue
         if (trial_key := key(run_dir, config)) is not None:
             by_key.setdefault(trial_key, []).append(run)
     return by_key
@@ -603,7 +626,7 @@ def run_sweep(sweep: Sweep, address: str | None = None, num_cpus: int | None = N
     """Run every trial of ``sweep`` not already COMPLETED (resuming stopped ones if ``sweep.resume``);
     returns the counts and failures."""
     progress = Progress(total=len(sweep.trials))
-    runs = past_runs(sweep.results_path)
+    runs = past_runs(sweep.results_path, sweep.completed_in)
     to_run: list[Trial] = []
     resumed = elsewhere = 0
     for trial in sweep.trials:
@@ -756,6 +779,9 @@ def parse_args(argv: Iterable[str]) -> argparse.Namespace:
     parser.add_argument("--resume", action="store_true",
                         help="continue trials whose run stopped early (INTERRUPTED, DEAD, ...) from its newest "
                              "checkpoint, as the file's 'resume: checkpoint'")
+    parser.add_argument("--completed-in", action="append", default=[], metavar="DIR",
+                        help="a folder of copied runs (scripts/collect_runs.py's, repeatable): its COMPLETED runs "
+                             "count as done, e.g. on a machine where the results path is new")
     parser.add_argument("--dry-run", action="store_true",
                         help="list the trials and what each would do (completed, running, resume, to run), run nothing")
     return parser.parse_args(list(argv))
@@ -764,9 +790,10 @@ def parse_args(argv: Iterable[str]) -> argparse.Namespace:
 def main(argv: Iterable[str]) -> int:
     args = parse_args(argv)
     try:
-        sweep = load_sweep(args.sweep, args.seeds, args.results, parse_set_flags(args.set_flags), args.resume)
+        sweep = load_sweep(args.sweep, args.seeds, args.results, parse_set_flags(args.set_flags), args.resume,
+                           args.completed_in)
         if args.dry_run:
-            runs = past_runs(sweep.results_path)
+            runs = past_runs(sweep.results_path, sweep.completed_in)
             for trial in sweep.trials:
                 plan = plan_trial(trial, runs, sweep.resume)
                 note = f" {plan.note}" if plan.note else ""

@@ -298,3 +298,34 @@ def test_a_setting_added_after_a_run_matches_it_at_its_default_only():
     assert search.canonical({**recorded, "model_compile": False}) == search.canonical(recorded)
     assert search.canonical({**recorded, "model_compile": True}) != search.canonical(recorded)
     assert search.canonical({**recorded, "lr": 0.0005}) != search.canonical(recorded)  # a value differs
+
+
+def test_copied_runs_count_as_done_only_when_completed(tmp_path, capsys):
+    """``--completed-in``: a trial whose run finished under another results path and was copied
+    elsewhere (a collected folder) is completed on a machine whose results path is empty, also
+    through a resumption (an INTERRUPTED copy resumed by a COMPLETED one); a copy that did not finish
+    is neither resumed (its checkpoints are not there) nor taken for a live run."""
+    sweep_file = write_sweep(tmp_path / "s.yaml", tmp_path / "new_results", config="mappo",
+                             overrides={**TINY, "save_model": True})
+    (trial,) = search.load_sweep(str(sweep_file)).trials
+    elsewhere = {**search.trial_config(trial), "local_results_path": "/old/machine/runs"}
+    copies = tmp_path / "collected"
+
+    def plan(**sweep_flags) -> str:
+        sweep = search.load_sweep(str(sweep_file), **sweep_flags)
+        return search.plan_trial(trial, search.past_runs(sweep.results_path, sweep.completed_in), resume=True).state
+
+    stopped = fake_run(copies, 1, elsewhere, {"status": "INTERRUPTED"}, steps=[4])
+    fake_run(copies, 2, elsewhere, {"status": "RUNNING", "heartbeat": "2999-01-01T00:00:00"})  # alive, if here
+    assert plan(completed_in=[str(copies)]) == "to run"
+    resumed_there = {**elsewhere, "resumed_from": "/old/machine/runs/" + stopped.split("/collected/")[1],
+                     "resumed_step": 4, "checkpoint_path": "/old/machine/runs/models/token1", "load_step": 0}
+    fake_run(copies, 3, resumed_there, {"status": "COMPLETED"})
+    assert plan() == "to run"  # without the flag the copies are not looked at
+    assert plan(completed_in=[str(copies)]) == "completed"
+    assert search.main([str(sweep_file), "--dry-run", "--completed-in", str(copies)]) == 0
+    assert "   0 [completed]" in capsys.readouterr().out
+    assert search.main([str(sweep_file), "--dry-run", "--completed-in", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: --completed-in '{tmp_path / 'nowhere'}' is not a folder; give a folder of copied runs "
+        "(one holding sacred/<name>/<env>/<id>/)")
