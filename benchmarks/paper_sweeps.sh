@@ -8,7 +8,8 @@
 # stopped); after each file, scripts/collect_runs.py copies its finished runs' small files under
 # benchmarks/results/paper/<task>/ for committing, and the runs found there count as done
 # (search.py --completed-in), so on a new machine only what no committed run finished runs again
-# (a stopped run's checkpoints stay in RUNS_DIR: lost with it, that run starts over). Stop it with `kill <pid of search.py>` (SIGTERM:
+# (a stopped run's checkpoints stay in RUNS_DIR: lost with it, that run starts over).
+# Stop it with `kill <pid of search.py>` (SIGTERM:
 # the running trials save a checkpoint and end INTERRUPTED, and this script stops after them).
 set -uo pipefail
 cd "$(dirname "$0")/.."
