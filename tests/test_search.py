@@ -191,7 +191,7 @@ def test_sweep_runs_across_a_two_node_cluster_and_stops_only_it(ray_session, tmp
 
 @pytest.mark.parametrize("signum, sigint_at_start, exit_code", [
     (signal.SIGINT, signal.SIG_DFL, 130),
-    (signal.SIGTERM, signal.SIG_DFL, 143),
+    pytest.param(signal.SIGTERM, signal.SIG_DFL, 143, marks=pytest.mark.slow),  # SIGTERM's path: the next case
     (signal.SIGTERM, signal.SIG_IGN, 143),  # started with `&` from a script: SIGINT ignored, Ray's processes too
 ])
 def test_ctrl_c_or_sigterm_stops_running_trials_and_keeps_finished_runs(tmp_path, signum, sigint_at_start, exit_code):

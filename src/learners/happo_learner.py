@@ -46,10 +46,12 @@ class HAPPOLearner(PPOLearner):
             for agent in range(self.n_agents)
         ]
 
-    def _update(self, batch: EpisodeBatch, data: BatchTensors, first: bool) -> dict[str, float]:
+    def _update(self, batch: EpisodeBatch, data: BatchTensors, first: bool, critic_read: bool
+                ) -> dict[str, float]:
         """One HAPPO update from the current policy pi^k: every agent in a fresh random order with
         M restarted at 1, then the critic; the ``first`` of a batch folds its returns into the
-        return normaliser."""
+        return normaliser. ``critic_read`` False: nothing reads the critic after this update, and its
+        steps come after every actor's, so they are skipped (they would change no policy)."""
         actions, behaviour, rewards, terminated, mask = data
         start, old_values, log_rho = self._update_start(batch, actions, behaviour)  # log pi^k, V, log rho
         advantages, returns = self._advantages(batch, rewards, terminated, mask, log_rho)
@@ -73,7 +75,8 @@ class HAPPOLearner(PPOLearner):
                 new_log_probs = self.policy_log_probs(batch, actions[:, :, [agent]], agents=[agent])[..., 0]
                 factor = factor * torch.exp(new_log_probs - behaviour[..., agent]) * mask[..., agent]
 
-        for _ in range(self.settings.epochs):
+        critic_stats: dict[str, float] = {}
+        for _ in range(self.settings.epochs if critic_read else 0):
             for mb in self._minibatches(batch, mask):
                 critic_stats = self._critic_step(mb.batch, mb.select(targets), mb.select(old_values), mb.select(mask))
         self._update_target_critic()

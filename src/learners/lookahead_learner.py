@@ -113,8 +113,8 @@ class LookaheadLearner:
                 stats.update(self._learn_model(batch))
             self._sync_lookahead()  # line 5 starts from the real policy: pi~ <- pi^{k+1}
             if self.real_steps >= self.settings.lka_warmup_steps:
-                for _ in range(self.settings.lka_steps):  # line 5: imagine with it, update once -> pi~^{k+2}
-                    stats.update(self._look_ahead(batch, t_env, episode_num))
+                for step in range(self.settings.lka_steps):  # line 5: imagine with it, update once -> pi~^{k+2}
+                    stats.update(self._look_ahead(batch, t_env, episode_num, last=step == self.settings.lka_steps - 1))
             if self.background is not None and len(self.model_trainer.train_buffer) > 0:
                 self.background.start(self.settings.mlearn_steps)  # line 4 on B, beside the next rollout
         self._log(stats, t_env)
@@ -140,14 +140,17 @@ class LookaheadLearner:
         stats.update({key.replace("model_", "model_val_", 1): value for key, value in validation.items()})
         return stats
 
-    def _look_ahead(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> dict[str, float]:
-        """Roll pi~ out in the model from recent real states and update it once on those rollouts."""
+    def _look_ahead(self, batch: EpisodeBatch, t_env: int, episode_num: int, last: bool) -> dict[str, float]:
+        """Roll pi~ out in the model from recent real states and update it once on those rollouts.
+        Only pi~ is kept from the ``last`` of an iteration's lookahead steps (the next ``_sync_lookahead``
+        replaces the lookahead copy's critic), so that update skips the critic steps nothing reads;
+        an earlier step's critic gives the next step its advantages."""
         stats: dict[str, float] = {}
         with timed(stats, "time_imagination"):
             imagined = self.imagined.run(*self._start_states(batch))
         stats["imagined_return"] = imagined_return(imagined)
         with timed(stats, "time_lookahead_update"):
-            self.lookahead.train(imagined, t_env, episode_num)
+            self.lookahead.train(imagined, t_env, episode_num, critic_discarded=last)
         return stats
 
     def _sync_lookahead(self) -> None:

@@ -139,9 +139,15 @@ class PPOLearner:
         self.agent_optimiser = Adam(self.agent_params, lr=self.settings.actor_lr, eps=self.settings.adam_eps)
 
     # ------------------------------------------------------------------ one update
-    def train(self, batch: EpisodeBatch, t_env: int, episode_num: int) -> dict[str, float]:
+    def train(self, batch: EpisodeBatch, t_env: int, episode_num: int, *, critic_discarded: bool = False
+              ) -> dict[str, float]:
         """``ppo_updates_per_batch`` trust-region updates on ``batch`` (one: PPO's update); returns
-        (and periodically logs) the last one's diagnostics."""
+        (and periodically logs) the last one's diagnostics.
+
+        ``critic_discarded``: the caller throws this learner's critic away after the call (Lookahead's
+        last imagined update: the next lookahead copy starts from the real learner's critic), so the
+        last update skips the critic steps that nothing after them reads (see ``_update``); the actors'
+        steps, and so the policies this returns with, are the same to the bit."""
         rewards, terminated, mask = transition_tensors(batch)
         if self.reward_stats is not None:  # the reward normaliser's one update for this batch
             self.reward_stats.update(rewards, mask)
@@ -151,26 +157,34 @@ class PPOLearner:
         with torch.no_grad():
             behaviour = self.behaviour_log_probs(batch, actions)  # log mu: the sampler stays the sampler
         data = BatchTensors(actions, behaviour, rewards, terminated, mask)
-        for update in range(self.settings.ppo_updates_per_batch):
+        updates = self.settings.ppo_updates_per_batch
+        for update in range(updates):
             self.checks = StepChecks(self)
-            stats = self._update(batch, data, first=update == 0)
+            critic_read = not (critic_discarded and update == updates - 1)  # an earlier update's critic feeds the next
+            stats = self._update(batch, data, first=update == 0, critic_read=critic_read)
             self.checks.finish()
         stats = as_floats(stats)  # the diagnostics stay on the device until the update is over
         self._log(stats, t_env)
         return stats
 
-    def _update(self, batch: EpisodeBatch, data: BatchTensors, first: bool) -> dict[str, float]:
+    def _update(self, batch: EpisodeBatch, data: BatchTensors, first: bool, critic_read: bool
+                ) -> dict[str, float]:
         """One trust-region update from the current policy pi^k: ``epochs`` x ``mini_batches`` steps;
-        the ``first`` of a batch folds its first epoch's returns into the return normaliser."""
+        the ``first`` of a batch folds its first epoch's returns into the return normaliser.
+        ``critic_read`` False: nothing reads the critic after this update, so the last epoch's critic
+        steps, whose critic no later advantage uses, are skipped (the mini-batches are drawn alike)."""
         actions, behaviour, rewards, terminated, mask = data
         start, old_values, log_rho = self._update_start(batch, actions, behaviour)
+        critic_stats: dict[str, float] = {}
         for epoch in range(self.settings.epochs):
             advantages, returns = self._advantages(batch, rewards, terminated, mask, log_rho)
             if first and epoch == 0:
                 self._fold_into_return_stats(returns, mask)
             targets = self._critic_targets(returns)
+            train_critic = critic_read or epoch < self.settings.epochs - 1
             for mb in self._minibatches(batch, mask):
-                critic_stats = self._critic_step(mb.batch, mb.select(targets), mb.select(old_values), mb.select(mask))
+                if train_critic:
+                    critic_stats = self._critic_step(mb.batch, mb.select(targets), mb.select(old_values), mb.select(mask))
                 actor_stats = self._actor_step(
                     mb.batch, mb.select(actions), mb.select(advantages), mb.select(start), mb.select(behaviour),
                     mb.select(mask),

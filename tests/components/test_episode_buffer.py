@@ -230,6 +230,30 @@ def test_field_selection():
         sub["state"]
 
 
+def test_transitions_are_one_step_episodes_picked_when_read():
+    """``transitions(rows, steps)``: row i is transition (rows[i], steps[i]) then an empty final slot,
+    every field of the scheme there; a field is picked when first read (a later write to the source
+    shows in a field not read yet, not in one already read), and a field can be replaced."""
+    batch = numbered_batch()
+    batch.update({"reward": torch.arange(BATCH * SEQ).reshape(BATCH, SEQ, 1).float()}, mark_filled=True)
+    rows, steps = torch.tensor([3, 0, 2]), torch.tensor([1, 4, 0])
+    picked = batch.transitions(rows, steps)
+    assert (picked.batch_size, picked.max_seq_length) == (3, 2)
+    assert set(picked.transition_data) == set(batch.transition_data) and len(picked.transition_data) == len(
+        batch.transition_data)
+    assert picked["obs"][:, 0, 1, 1].tolist() == [3111.0, 411.0, 2011.0]
+    assert torch.all(picked["obs"][:, 1] == 0) and picked["filled"][:, :, 0].tolist() == [[1, 0]] * 3
+    assert picked["task_id"][:, 0].tolist() == [6.0, 0.0, 4.0]
+    batch["reward"][3, 1, 0] = -1.0  # not read yet: the mini-batch reads the source as it is now
+    batch["obs"][3, 1] = -1.0  # read already: kept
+    assert picked["reward"][:, 0, 0].tolist() == [-1.0, 4.0, 12.0]
+    assert picked["obs"][0, 0, 1, 1] == 3111.0
+    picked.transition_data["reward"] = torch.zeros(3, 2, 1)
+    assert picked["reward"].sum() == 0 and batch["reward"][0, 4, 0] == 4.0
+    with pytest.raises(KeyError):
+        picked["rewards"]
+
+
 def test_unknown_field_errors_name_the_field_and_the_scheme():
     batch = new_batch()
     with pytest.raises(KeyError, match=r"'rewards' is not a field.*'reward'"):

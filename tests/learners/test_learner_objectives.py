@@ -188,9 +188,9 @@ def spy_updates(learner) -> list:
     seen = []
     update = learner._update
 
-    def spy(batch, data, first):
+    def spy(batch, data, first, critic_read):
         seen.append(data)
-        return update(batch, data, first)
+        return update(batch, data, first, critic_read)
 
     learner._update = spy
     return seen

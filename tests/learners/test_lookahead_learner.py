@@ -281,7 +281,10 @@ def test_imagined_update_leaves_the_real_learner_alone(kind, alg):
 
     assert_same(snapshot(learner.real), after_real["state"])
     assert differs(snapshot(learner.lookahead)["actors"], after_real["state"]["actors"]), "pi~ was not updated"
-    assert differs(snapshot(learner.lookahead)["learner"]["critic"], after_real["state"]["learner"]["critic"])
+    # the one lookahead step's critic is thrown away at the next sync: HAPPO's critic steps (after its
+    # actors') are skipped, PPO trains it in every epoch but the last (lka_epochs 2)
+    critic_moved = differs(snapshot(learner.lookahead)["learner"]["critic"], after_real["state"]["learner"]["critic"])
+    assert critic_moved == (alg != "lookahead_happo")
     (imagined,) = imagined_batches
     assert (imagined.batch_size, imagined.max_seq_length) == (args.lka_rollouts, args.lka_horizon + 1)
     for name, value in imagined.transition_data.items():
@@ -289,6 +292,41 @@ def test_imagined_update_leaves_the_real_learner_alone(kind, alg):
     for key in ("kl_gap", "imagined_return", "model_loss", "time_imagination", "time_lookahead_update"):
         assert math.isfinite(stats[key]), key
     assert learner.real_steps == sum(LENGTHS)
+
+
+@pytest.mark.parametrize("lka_steps", [1, 2])
+@pytest.mark.parametrize("kind, alg", [("continuous", "lookahead_happo"), ("discrete", "lookahead_mappo")])
+def test_only_the_last_lookahead_step_skips_its_critic_and_pi_tilde_is_the_same(kind, alg, lka_steps):
+    """The last imagined update of an iteration skips the critic steps nothing reads (its critic is
+    replaced at the next sync); pi~ comes out the same to the bit as when every critic step is taken.
+    With two lookahead steps the first trains its critic: the second step's advantages come from it."""
+    pair = [build(kind, alg=alg, lka_steps=lka_steps) for _ in range(2)]
+    calls: list[list[bool]] = [[], []]
+    for learner, seen, force_critic in zip((l for l, _ in pair), calls, (False, True)):
+        train = learner.lookahead.train
+
+        def spy(batch, *a, train=train, seen=seen, force_critic=force_critic, **k):
+            seen.append(k["critic_discarded"])
+            if force_critic:
+                k["critic_discarded"] = False
+            return train(batch, *a, **k)
+
+        learner.lookahead.train = spy
+    (skipping, args), (training, _) = pair
+    for learner in (skipping, training):
+        torch.manual_seed(1)  # the real update's draws (agent order, mini-batches): alike for both
+        learner.train(make_batch(args, learner.mac.lookahead), t_env=50, episode_num=0)
+    critic_before = snapshot(skipping.real)["learner"]["critic"]  # the lookahead copy's critic at the sync
+
+    assert calls[0] == [False] * (lka_steps - 1) + [True]
+    assert_same(skipping.mac.lookahead.agent.state_dict(), training.mac.lookahead.agent.state_dict())
+    assert differs(snapshot(training.lookahead)["learner"]["critic"], critic_before)
+    skipped_critic = snapshot(skipping.lookahead)["learner"]["critic"]
+    if alg == "lookahead_happo" and lka_steps == 1:  # HAPPO's critic steps all follow its actors'
+        assert_same(skipped_critic, critic_before)
+    else:  # PPO's last epoch's critic steps (or the first lookahead step's) were taken
+        assert differs(skipped_critic, critic_before)
+    assert differs(skipped_critic, snapshot(training.lookahead)["learner"]["critic"])
 
 
 def test_sync_is_a_deep_copy():
