@@ -222,6 +222,7 @@ def raylet_of(node: subprocess.Popen) -> int:
     return pid
 
 
+@pytest.mark.slow  # 35-40 s: a second two-node cluster (test_search.py's two-node sweep runs in the default suite)
 @requires_proc
 def test_the_loss_of_a_node_ends_the_runs_it_held(tmp_path, launch):
     """On an isolated two-node cluster, one trial per node: killing the worker node's raylet by pid

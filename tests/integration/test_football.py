@@ -32,7 +32,10 @@ def check_football_metrics(run_dir: str, time_limit: int) -> dict:
     return metrics
 
 
-@pytest.mark.parametrize("alg", ["happo_gfootball", "mappo_gfootball"])
+@pytest.mark.parametrize("alg", [
+    pytest.param("happo_gfootball", marks=pytest.mark.slow),  # HAPPO on 3 vs 1: the README command's test below
+    "mappo_gfootball",
+])
 def test_short_runs_on_3_vs_1(alg: str, tmp_path) -> None:
     result = run_main(alg, [f"env_args.key={KEY}", *SHORT], str(tmp_path), env="gfootball")
     assert result.returncode == 0, result.stderr[-3000:]

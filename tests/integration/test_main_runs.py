@@ -29,7 +29,10 @@ def assert_completed_run(results: str, expected_keys: tuple[str, ...]) -> dict:
     return metrics
 
 
-@pytest.mark.parametrize("alg", ["mappo", "ippo", "mappo_ns", "ippo_ns"])
+@pytest.mark.parametrize("alg", [
+    "mappo", "ippo_ns",  # shared and separate actors, centralised and per-agent critics
+    *(pytest.param(alg, marks=pytest.mark.slow) for alg in ("ippo", "mappo_ns")),  # the other two pairings
+])
 def test_algorithms_train_on_lbf_and_write_the_sacred_run(alg, tmp_path):
     result = run_main(alg, SHORT + ["seed=1"], str(tmp_path))
     assert result.returncode == 0, result.stderr[-3000:]
