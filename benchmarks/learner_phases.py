@@ -7,7 +7,7 @@ turn (the order swapping every round, so machine load hits both alike) times:
 
 * ``model``: ``--model-steps`` gradient steps of the dynamics model (scaled to ``mlearn_steps``);
 * ``imagination``: the ``lka_rollouts`` x ``lka_horizon`` imagined rollouts;
-* ``lookahead_update``: the imagined update of pi~ on them;
+* ``lookahead_update``: the imagined update of pi~ on them (as the last lookahead step runs it);
 * ``real_update``: the real update (HAPPO's, with V-trace) on the real batch.
 
 Each phase's FLOPs are counted once by ``torch.utils.flop_counter.FlopCounterMode`` (matmuls,
@@ -95,7 +95,8 @@ def main() -> None:
     work = {
         "model": lambda: learner.model_trainer.train_steps(options.model_steps),
         "imagination": lambda: learner.imagined.run(*learner._start_states(real)),
-        "lookahead_update": lambda: learner.lookahead.train(imagined, 0, 0),
+        # as an iteration's one lookahead step runs it: its critic is replaced at the next sync
+        "lookahead_update": lambda: learner.lookahead.train(imagined, 0, 0, critic_discarded=True),
         "real_update": lambda: learner.real.train(real, 0, 0),
     }
     with torch_threads(1):
