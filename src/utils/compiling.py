@@ -12,7 +12,6 @@ from collections.abc import Callable
 from typing import Generic, ParamSpec, TypeVar
 
 import torch
-import torch._dynamo  # its exception types; torch.optim imports it on the first optimiser anyway
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -35,7 +34,7 @@ class CompiledOrEager(Generic[P, R]):
         if self.compiled is not None:
             try:
                 return self.compiled(*args, **kwargs)
-            except torch._dynamo.exc.TorchDynamoException as error:
+            except torch._dynamo.exc.TorchDynamoException as error:  # torch imports _dynamo on first use
                 self.compiled = None
                 warnings.warn(f"torch.compile of {self.what} failed ({_reason(error)}); running it uncompiled",
                               RuntimeWarning, stacklevel=2)
