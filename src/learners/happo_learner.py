@@ -53,7 +53,8 @@ class HAPPOLearner(PPOLearner):
         return normaliser. ``critic_read`` False: nothing reads the critic after this update, and its
         steps come after every actor's, so they are skipped (they would change no policy)."""
         actions, behaviour, rewards, terminated, mask = data
-        start, old_values, log_rho = self._update_start(batch, actions, behaviour)  # log pi^k, V, log rho
+        # log pi^k, V (where the critic trains), log rho
+        start, old_values, log_rho = self._update_start(batch, actions, behaviour, values=critic_read)
         advantages, returns = self._advantages(batch, rewards, terminated, mask, log_rho)
         if first:
             self._fold_into_return_stats(returns, mask)
@@ -76,9 +77,11 @@ class HAPPOLearner(PPOLearner):
                 factor = factor * torch.exp(new_log_probs - behaviour[..., agent]) * mask[..., agent]
 
         critic_stats: dict[str, float] = {}
-        for _ in range(self.settings.epochs if critic_read else 0):
-            for mb in self._minibatches(batch, mask):
-                critic_stats = self._critic_step(mb.batch, mb.select(targets), mb.select(old_values), mb.select(mask))
+        if critic_read:
+            for _ in range(self.settings.epochs):
+                for mb in self._minibatches(batch, mask):
+                    critic_stats = self._critic_step(
+                        mb.batch, mb.select(targets), mb.select(old_values), mb.select(mask))
         self._update_target_critic()
 
         stats = {key: sum(values) / len(values) for key, values in actor_stats.items()}

@@ -174,7 +174,8 @@ class PPOLearner:
         ``critic_read`` False: nothing reads the critic after this update, so the last epoch's critic
         steps, whose critic no later advantage uses, are skipped (the mini-batches are drawn alike)."""
         actions, behaviour, rewards, terminated, mask = data
-        start, old_values, log_rho = self._update_start(batch, actions, behaviour)
+        values_read = critic_read or self.settings.epochs > 1
+        start, old_values, log_rho = self._update_start(batch, actions, behaviour, values=values_read)
         critic_stats: dict[str, float] = {}
         for epoch in range(self.settings.epochs):
             advantages, returns = self._advantages(batch, rewards, terminated, mask, log_rho)
@@ -195,12 +196,13 @@ class PPOLearner:
 
     @torch.no_grad()
     def _update_start(
-        self, batch: EpisodeBatch, actions: torch.Tensor, behaviour: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        self, batch: EpisodeBatch, actions: torch.Tensor, behaviour: torch.Tensor, values: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """At the start of an update: log pi^k ``[B, T, n_agents]`` (the trust region's centre under
-        ``pi_k``), the critic's values (the clipped value loss's centre), and V-trace's log ratios."""
+        ``pi_k``), the critic's values (the clipped value loss's centre; None without ``values``, for
+        an update that takes no critic step), and V-trace's log ratios."""
         start = self.policy_log_probs(batch, actions)
-        old_values = self.critic(batch, transition_steps(batch))[..., 0]
+        old_values = self.critic(batch, transition_steps(batch))[..., 0] if values else None
         return start, old_values, self._log_importance_ratios(start, behaviour)
 
     @staticmethod

@@ -84,8 +84,8 @@ def test_two_updates_per_batch_recentre_on_the_first_updates_policy(kind):
     starts = []
     update_start = learner._update_start
 
-    def spy(batch_, actions, behaviour):
-        start, values, log_rho = update_start(batch_, actions, behaviour)
+    def spy(batch_, actions, behaviour, values):
+        start, values, log_rho = update_start(batch_, actions, behaviour, values)
         starts.append((start.clone(), behaviour.clone(), log_rho.clone(),
                        [p.detach().clone() for p in learner.mac.parameters()]))
         return start, values, log_rho
