@@ -380,10 +380,12 @@ def test_train_returns_finite_stats_and_moves_every_network(kind):
     assert learner.critic_training_steps == args.epochs * args.mini_batches
 
 
+@pytest.mark.parametrize("critic_type", ["cv_critic", "state_v_critic"])
 @pytest.mark.parametrize("kind", KINDS)
-def test_critic_loss_decreases_on_a_fixed_batch(kind):
-    """happo.yaml's critic (value normalisation, Huber, clipped value loss, no target critic)."""
-    learner, args = build(kind, epochs=5, lr=0.003)
+def test_critic_loss_decreases_on_a_fixed_batch(kind, critic_type):
+    """happo.yaml's critic (value normalisation, Huber, clipped value loss, no target critic), as
+    EPyMARL's V(s, i) and as HARL's V(s) (happo_harl)."""
+    learner, args = build(kind, epochs=5, lr=0.003, critic_type=critic_type)
     batch = make_batch(args, reward=1.0)
     losses = [learner.train(batch, t_env=k, episode_num=k)["critic_loss"] for k in range(15)]
     assert all(math.isfinite(x) for x in losses)

@@ -3,11 +3,12 @@ values ``[batch, time, n_agents, 1]`` for every stored step (including the final
 ``critic(batch, t)`` for step ``t`` or a slice of steps."""
 
 from modules.critics.ac import ACCritic, ACCriticNS
-from modules.critics.centralV import CentralVCritic, CentralVCriticNS
+from modules.critics.centralV import CentralVCritic, CentralVCriticNS, StateVCritic
 
 REGISTRY = {
     "cv_critic": CentralVCritic,
     "cv_critic_ns": CentralVCriticNS,
+    "state_v_critic": StateVCritic,
     "ac_critic": ACCritic,
     "ac_critic_ns": ACCriticNS,
 }
