@@ -54,7 +54,7 @@ class HAPPOLearner(PPOLearner):
         steps come after every actor's, so they are skipped (they would change no policy)."""
         actions, behaviour, rewards, terminated, mask = data
         # log pi^k, V (where the critic trains), log rho
-        start, old_values, log_rho = self._update_start(batch, actions, behaviour, values=critic_read)
+        start, old_values, log_rho = self._update_start(batch, actions, behaviour, values=critic_read, first=first)
         advantages, returns = self._advantages(batch, rewards, terminated, mask, log_rho)
         if first:
             self._fold_into_return_stats(returns, mask)

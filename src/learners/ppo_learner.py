@@ -175,7 +175,7 @@ class PPOLearner:
         steps, whose critic no later advantage uses, are skipped (the mini-batches are drawn alike)."""
         actions, behaviour, rewards, terminated, mask = data
         values_read = critic_read or self.settings.epochs > 1
-        start, old_values, log_rho = self._update_start(batch, actions, behaviour, values=values_read)
+        start, old_values, log_rho = self._update_start(batch, actions, behaviour, values=values_read, first=first)
         critic_stats: dict[str, float] = {}
         for epoch in range(self.settings.epochs):
             advantages, returns = self._advantages(batch, rewards, terminated, mask, log_rho)
@@ -196,12 +196,15 @@ class PPOLearner:
 
     @torch.no_grad()
     def _update_start(
-        self, batch: EpisodeBatch, actions: torch.Tensor, behaviour: torch.Tensor, values: bool
+        self, batch: EpisodeBatch, actions: torch.Tensor, behaviour: torch.Tensor, values: bool, first: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
         """At the start of an update: log pi^k ``[B, T, n_agents]`` (the trust region's centre under
         ``pi_k``), the critic's values (the clipped value loss's centre; None without ``values``, for
-        an update that takes no critic step), and V-trace's log ratios."""
-        start = self.policy_log_probs(batch, actions)
+        an update that takes no critic step), and V-trace's log ratios. The ``first`` update of a
+        batch without stored log-probs starts from the policy ``behaviour`` was just computed from,
+        so it reuses those log-probs instead of running the actors over the batch again."""
+        pi_k_is_behaviour = first and "log_prob" not in batch.scheme
+        start = behaviour if pi_k_is_behaviour else self.policy_log_probs(batch, actions)
         old_values = self.critic(batch, transition_steps(batch))[..., 0] if values else None
         return start, old_values, self._log_importance_ratios(start, behaviour)
 

@@ -20,7 +20,7 @@ from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
 from learners.happo_learner import HAPPOLearner
 from learners.ppo_learner import per_agent, transition_tensors
-from tests.factories import FakeLogger, make_test_args
+from tests.factories import FakeLogger, make_test_args, store_sampler_log_probs
 from utils.config import ConfigError
 from utils.logging import as_floats
 from utils.returns import ADVANTAGE_ESTIMATORS
@@ -180,13 +180,10 @@ def test_two_agent_factor_and_loss_by_hand(monkeypatch, kind, shift, trust_regio
     behaviour log-probs mu are pi^k's lowered by ``shift``: around pi^k, r = pi / pi^k = 1 and
     w = pi^k / mu = e^shift; around mu, r = pi / mu = e^shift (the clip binds where A > 0) and w = 1."""
     fix_order(monkeypatch, [0, 1])
-    learner, args = build(kind, lka_trust_region=trust_region, **HAND_SETUP)
+    learner, args = build(kind, lka_trust_region=trust_region, store_log_probs=True, **HAND_SETUP)
     batch = make_batch(args)
     mask = valid_mask(batch, 2)
-    if shift:
-        behaviour = learner.behaviour_log_probs
-        lowered = torch.tensor([0.0, shift])
-        learner.behaviour_log_probs = lambda b, a: behaviour(b, a) - lowered
+    store_sampler_log_probs(learner, batch, lowered_by=torch.tensor([0.0, shift]))
     true_old = taken_log_probs(learner, batch)
     old = true_old - torch.tensor([0.0, shift])  # what the learner treats as the behaviour log-probs
     advantages, _ = gae_by_hand(learner, batch)

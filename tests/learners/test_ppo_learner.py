@@ -11,7 +11,7 @@ from components.episode_buffer import EpisodeBatch
 from components.scheme import build_scheme
 from controllers import REGISTRY as mac_registry
 from learners.ppo_learner import PPOLearner, per_agent, transition_tensors
-from tests.factories import FakeLogger, make_test_args
+from tests.factories import FakeLogger, make_test_args, store_sampler_log_probs
 from utils.returns import ADVANTAGE_ESTIMATORS
 
 ENV_INFO = {"n_agents": 3, "obs_shape": 5, "state_shape": 7, "n_actions": 4, "episode_limit": 6}
@@ -22,13 +22,14 @@ def make_learner_args(**overrides):
     return make_test_args(ENV_INFO, **{"hidden_dim": 32, **overrides})
 
 
-def build(seed: int = 0, logger=None, **overrides) -> tuple[PPOLearner, object]:
+def build(seed: int = 0, logger=None, learner_cls: type[PPOLearner] = PPOLearner, **overrides
+          ) -> tuple[PPOLearner, object]:
     args = make_learner_args(**overrides)
     scheme, groups, preprocess = build_scheme(ENV_INFO, args)
     buffer_scheme = EpisodeBatch(scheme, groups, 1, 2, preprocess=preprocess).scheme
     torch.manual_seed(seed)
     mac = mac_registry[args.mac](buffer_scheme, groups, args)
-    learner = PPOLearner(mac, buffer_scheme, logger or FakeLogger(), args)
+    learner = learner_cls(mac, buffer_scheme, logger or FakeLogger(), args)
     return learner, args
 
 
@@ -140,11 +141,10 @@ def first_step_with_shifted_behaviour(log_ratio: float, reward: float, **overrid
     """One epoch, one step, with the behaviour log-probs log mu lowered by ``log_ratio`` below the
     policy's own (so pi / mu = e^log_ratio at the first step): the learner's stats, the n-step
     advantages it trains on, and whether the actors' parameters stayed unchanged."""
-    learner, args = build(epochs=1, entropy_coef=0.0, standardise_rewards=False, **overrides)
+    learner, args = build(epochs=1, entropy_coef=0.0, standardise_rewards=False, store_log_probs=True, **overrides)
     batch = make_batch(args, reward=reward)
     mask = valid(batch)
-    behaviour = learner.behaviour_log_probs
-    learner.behaviour_log_probs = lambda b, a: behaviour(b, a) - log_ratio
+    store_sampler_log_probs(learner, batch, lowered_by=log_ratio)
     rewards, terminated, m = (per_agent(x, args.n_agents) for x in transition_tensors(batch))
     with torch.no_grad():
         values, target = learner.critic(batch)[..., 0], learner.target_critic(batch)[..., 0]
@@ -311,3 +311,32 @@ def test_save_and_load_models_round_trip(tmp_path):
     assert stats_a == pytest.approx(stats_b, rel=1e-6, abs=1e-7)
     for a, b in zip(learner.critic.parameters(), restored.critic.parameters()):
         torch.testing.assert_close(a, b)
+
+
+class _RecomputingStart(PPOLearner):
+    """The learner as it was: pi^k's log-probs run through the actors at the start of every update."""
+
+    def _update_start(self, batch, actions, behaviour, values, first):
+        return super()._update_start(batch, actions, behaviour, values, first=False)
+
+
+@pytest.mark.parametrize("stored", [False, True], ids=["on-policy", "stored-log-probs"])
+def test_first_update_reuses_the_behaviour_log_probs_as_pi_k(stored):
+    """Without stored log-probs, log mu is the current policy's, computed just before the first
+    update: that update takes them as log pi^k instead of running the actors again (same numbers to
+    the bit, one pass fewer); the second update, and any batch with a sampler's log-probs, runs them."""
+    results = []
+    for cls in (PPOLearner, _RecomputingStart):
+        learner, args = build(epochs=2, ppo_updates_per_batch=2, store_log_probs=stored, learner_cls=cls)
+        batch = make_batch(args)
+        if stored:  # a sampler other than the current policy
+            store_sampler_log_probs(learner, batch, lowered_by=0.3)
+        passes = []
+        policy_log_probs = learner.policy_log_probs
+        learner.policy_log_probs = lambda *a, **k: passes.append(1) or policy_log_probs(*a, **k)
+        stats = learner.train(batch, t_env=0, episode_num=0)
+        results.append((stats, snapshot(learner.mac.parameters()), snapshot(learner.critic.parameters()), len(passes)))
+    (stats, actors, critic, passes), (stats_before, actors_before, critic_before, passes_before) = results
+    assert stats == stats_before
+    assert all(torch.equal(a, b) for a, b in zip(actors + critic, actors_before + critic_before))
+    assert passes == passes_before - (0 if stored else 1)

@@ -14,16 +14,8 @@ import pytest
 import torch
 
 import learners.happo_learner as happo_module
+from tests.factories import store_sampler_log_probs
 from tests.learners.test_learner_objectives import KINDS, build, make_batch
-
-
-def store_own_log_probs(learner, batch) -> None:
-    """Write the learner's own policy's log-probs into ``batch["log_prob"]``, as a runner sampling
-    with it would have stored them."""
-    with torch.no_grad():
-        log_probs = learner.mac.policy_distribution(learner.mac.unroll(batch)).log_prob(batch["actions"][:, :-1])
-    batch.update({"log_prob": (log_probs * batch["filled"][:, :-1]).unsqueeze(-1)},
-                 ts=slice(0, batch.max_seq_length - 1), mark_filled=False)
 
 
 def trained_parameters(alg: str, kind: str, trust_region: str, stored: bool, calls: int = 2) -> list[torch.Tensor]:
@@ -32,7 +24,7 @@ def trained_parameters(alg: str, kind: str, trust_region: str, stored: bool, cal
     for call in range(calls):
         batch = make_batch(args, seed=call)
         if stored:
-            store_own_log_probs(learner, batch)
+            store_sampler_log_probs(learner, batch)
         torch.manual_seed(10 + call)
         learner.train(batch, t_env=call, episode_num=call)
     return [p.detach().clone() for p in learner.mac.parameters()] + [p.detach().clone() for p in learner.critic.parameters()]
@@ -59,13 +51,13 @@ def test_weight_truncation_caps_pi_k_over_mu():
     losses = {}
     for clip in (None, 1.5):
         learner, args = build("mappo", "discrete", lka_weight_clip=clip, entropy_coef=0.0, normalise_advantages=False,
-                              advantage_estimator="gae", standardise_rewards=False)
-        behaviour = learner.behaviour_log_probs
-        learner.behaviour_log_probs = lambda b, a: behaviour(b, a) - 2.0
+                              advantage_estimator="gae", standardise_rewards=False, store_log_probs=True)
+        batch = make_batch(args)
+        store_sampler_log_probs(learner, batch, lowered_by=2.0)
         advantages = []
         compute = learner._advantages
         learner._advantages = lambda *a, **k: advantages.append(compute(*a, **k)) or advantages[-1]
-        losses[clip] = learner.train(make_batch(args), t_env=0, episode_num=0)["pg_loss"]
+        losses[clip] = learner.train(batch, t_env=0, episode_num=0)["pg_loss"]
         mask = make_batch(args)["filled"][:, :-1].float().expand(-1, -1, args.n_agents)
         mean_advantage = ((advantages[0][0] * mask).sum() / mask.sum()).item()
         expected = (torch.tensor(2.0).exp().item() if clip is None else clip) * mean_advantage
@@ -79,13 +71,13 @@ def test_two_updates_per_batch_recentre_on_the_first_updates_policy(kind):
     learner, args = build("mappo", kind, ppo_updates_per_batch=2, store_log_probs=True, epochs=2, lr=0.01,
                           advantage_estimator="vtrace")
     batch = make_batch(args)
-    store_own_log_probs(learner, batch)
+    store_sampler_log_probs(learner, batch)
     sampler = batch["log_prob"][:, :-1, :, 0].clone()
     starts = []
     update_start = learner._update_start
 
-    def spy(batch_, actions, behaviour, values):
-        start, values, log_rho = update_start(batch_, actions, behaviour, values)
+    def spy(batch_, actions, behaviour, values, first):
+        start, values, log_rho = update_start(batch_, actions, behaviour, values, first)
         starts.append((start.clone(), behaviour.clone(), log_rho.clone(),
                        [p.detach().clone() for p in learner.mac.parameters()]))
         return start, values, log_rho
