@@ -39,6 +39,8 @@ import sys
 import tempfile
 import time
 
+from median_bars import plot_median_bars
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HARL_CONFIG = "tuned_configs/mamujoco/HalfCheetah-v2-2x3/happo/config.json"
 
@@ -145,25 +147,6 @@ def timed(command: list[str], cwd: str, pythonpath: list[str], pattern: str) -> 
     return {"wall_seconds": wall, "steps_per_second": float(found[-1])}
 
 
-def plot(rows: list[dict], medians: dict[str, float], path: str, t_max: int) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    impls = list(medians)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.bar(impls, [medians[i] for i in impls], color=["tab:blue", "tab:gray"], alpha=0.6, label="median")
-    for x, impl in enumerate(impls):
-        values = [r["steps_per_second"] for r in rows if r["impl"] == impl]
-        ax.scatter([x] * len(values), values, color="black", zorder=3, s=15, label="runs" if x == 0 else None)
-    ax.set_ylabel("env steps / s (training, tests excluded)")
-    ax.set_title(f"HAPPO, HalfCheetah 2x3, HARL's tuned config\n{t_max} steps per run, alternated", fontsize=10)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--harl", required=True, help="a HARL checkout (holding examples/train.py)")
@@ -219,7 +202,8 @@ def main() -> None:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    plot(rows, medians, stem + ".png", options.t_max)
+    plot_median_bars(rows, medians, stem + ".png", "env steps / s (training, tests excluded)",
+                     f"HAPPO, HalfCheetah 2x3, HARL's tuned config\n{options.t_max} steps per run, alternated")
     print(f"wrote {stem}.{{json,csv,png}}")
 
 

@@ -32,6 +32,8 @@ import sys
 import tempfile
 import time
 
+from median_bars import plot_median_bars
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KEY = "lbforaging:Foraging-8x8-2p-3f-v3"
 
@@ -66,25 +68,6 @@ def make_stub_dir(names: list[str]) -> str:
         os.makedirs(os.path.join(stub_dir, name))
         open(os.path.join(stub_dir, name, "__init__.py"), "w").close()
     return stub_dir
-
-
-def plot(rows: list[dict], medians: dict[str, float], path: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    impls = list(medians)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.bar(impls, [medians[i] for i in impls], color=["tab:blue", "tab:gray"][: len(impls)], alpha=0.6, label="median")
-    for x, impl in enumerate(impls):
-        values = [r["steps_per_second"] for r in rows if r["impl"] == impl]
-        ax.scatter([x] * len(values), values, color="black", zorder=3, s=15, label="seeds" if x == 0 else None)
-    ax.set_ylabel("env steps / s (whole run)")
-    ax.set_title(f"MAPPO, LBF 8x8-2p-3f, 50 steps, parallel x10\nt_max {rows[0]['t_max']} (start-up included)", fontsize=10)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
 
 
 def main() -> None:
@@ -138,7 +121,8 @@ def main() -> None:
         writer = csv.DictWriter(f, fieldnames=fieldnames)
         writer.writeheader()
         writer.writerows(rows)
-    plot(rows, medians, os.path.join(options.out, "throughput.png"))
+    plot_median_bars(rows, medians, os.path.join(options.out, "throughput.png"), "env steps / s (whole run)",
+                     f"MAPPO, LBF 8x8-2p-3f, 50 steps, parallel x10\nt_max {options.t_max} (start-up included)")
     print(f"wrote {options.out}/throughput.{{json,csv,png}}")
 
 
