@@ -81,7 +81,10 @@ def test_episode_runner_tensorboard_and_per_agent_rewards(tmp_path):
 
 @pytest.mark.parametrize(
     "key, time_limit",
-    [("pz:mpe2.simple_spread_v3", 25), ("pz-mpe-simple-spread-v3", 25), ("rware:rware-tiny-2ag-v2", 50)],
+    [("pz:mpe2.simple_spread_v3", 25),
+     # EPyMARL's form of the same key: the adapter builds the same env from it (tests/envs/test_pettingzoo_adapter.py)
+     pytest.param("pz-mpe-simple-spread-v3", 25, marks=pytest.mark.slow),
+     ("rware:rware-tiny-2ag-v2", 50)],
 )
 def test_other_gymma_envs_run(key, time_limit, tmp_path):
     overrides = [f"env_args.key={key}", f"env_args.time_limit={time_limit}", "t_max=500", "test_nepisode=10",
