@@ -22,7 +22,7 @@ holding them).
 Each round runs both, the order swapping every round; the report gives per-run figures, medians and
 their ratio. Command that produced ``benchmarks/results/harl_speed.{json,csv,png}``:
 
-    python benchmarks/harl_speed.py --harl /tmp/harl --harl-pythonpath /tmp/harl_deps --rounds 2
+    python benchmarks/harl_speed.py --harl /tmp/harl --harl-pythonpath /tmp/harl_deps --rounds 4
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ puts an empty module of that name on EPyMARL's path (its code is not changed).
 
 Command that produced ``benchmarks/results/throughput.{json,csv,png}``:
 
-    python benchmarks/throughput.py --seeds 3 --t-max 20000 --epymarl /tmp/epymarl --stub-modules smaclite
+    python benchmarks/throughput.py --seeds 5 --t-max 20000 --epymarl /tmp/epymarl --stub-modules smaclite
 """
 
 from __future__ import annotations
