@@ -25,6 +25,8 @@ in ``src/main.py``.
     python benchmarks/lookahead_cost.py --iterations 3
     python benchmarks/lookahead_cost.py --iterations 3 --out benchmarks/results/model_compile \
         --variants happo,lookahead_happo,lookahead_happo+model_compile,lookahead_happo_authors,lookahead_happo_authors+model_compile
+    python benchmarks/lookahead_cost.py --iterations 9 --out benchmarks/results/learner_steps_envs \
+        --variants happo_harl,happo_harl+envs_in_workers
 
 Writes ``<out>/lookahead_cost.{json,csv,png}`` with the command; prints the table.
 """
@@ -159,16 +161,20 @@ VARIANTS = {
     "lookahead_happo_authors+early_stop": ("lookahead_happo_authors", ["model_early_stop=True"]),
     "lookahead_happo_authors+during_rollout": ("lookahead_happo_authors", ["model_train_during_rollout=True"]),
     "lookahead_happo_authors+model_compile": ("lookahead_happo_authors", ["model_compile=True"]),
+    "happo_harl": ("happo_harl", []),
+    "happo_harl+envs_in_workers": ("happo_harl", ["learner_steps_envs=False"]),
 }
 """name -> (config, overrides): the base, Lookahead with the paper's and with the authors' settings,
 each as it is, with the model's early stopping, with the model trained during the rollouts and with
-the model's loss compiled."""
+the model's loss compiled; and HAPPO with HARL's settings with the learner stepping a block of the
+envs (the default) and with every env in a subprocess."""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--iterations", type=int, default=3, help="iterations of each variant (the first is not timed)")
-    parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, of {', '.join(VARIANTS)}")
+    parser.add_argument("--variants", default=",".join(name for name in VARIANTS if not name.startswith("happo_harl")),
+                        help=f"comma-separated, of {', '.join(VARIANTS)} (default: all but happo_harl's)")
     parser.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results"))
     parser.add_argument("extra", nargs="*", help="key=value overrides for every variant")
     options = parser.parse_args()

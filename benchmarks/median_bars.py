@@ -13,8 +13,9 @@ def plot_median_bars(rows: list[dict], medians: dict[str, float], path: str, yla
     import matplotlib.pyplot as plt
 
     impls = list(medians)
-    fig, ax = plt.subplots(figsize=(5, 4))
-    ax.bar(impls, [medians[i] for i in impls], color=["tab:blue", "tab:gray"][: len(impls)], alpha=0.6, label="median")
+    fig, ax = plt.subplots(figsize=(max(5, 2 * len(impls)), 4))
+    colours = ["tab:gray" if impl in ("epymarl", "harl") else "tab:blue" for impl in impls]  # theirs grey
+    ax.bar(impls, [medians[i] for i in impls], color=colours, alpha=0.6, label="median")
     for x, impl in enumerate(impls):
         values = [r["steps_per_second"] for r in rows if r["impl"] == impl]
         ax.scatter([x] * len(values), values, color="black", zorder=3, s=15, label="runs" if x == 0 else None)

@@ -8,14 +8,18 @@ count for both. Both training loops stop at the first batch past ``t_max`` (over
 than one batch of episodes) and EPyMARL does not print its final ``t_env``, so both are credited
 ``t_max`` steps; ``t_env_last_printed`` is kept for reference. Seeds alternate between
 implementations so both see the same machine load (the 1-minute load average before and after
-is recorded); the report gives per-seed numbers, medians and their ratio.
+is recorded); the report gives per-seed numbers, medians and their ratio. Within a seed the order of
+the implementations reverses from one seed to the next. ``--ours-also "k=v ..."`` times a variant
+of ours beside the default (e.g. ``learner_steps_envs=False``, every env in a subprocess), as an
+implementation of its own.
 
 EPyMARL imports ``smaclite`` unconditionally, which no registry provides; ``--stub-modules smaclite``
 puts an empty module of that name on EPyMARL's path (its code is not changed).
 
 Command that produced ``benchmarks/results/throughput.{json,csv,png}``:
 
-    python benchmarks/throughput.py --seeds 5 --t-max 20000 --epymarl /tmp/epymarl --stub-modules smaclite
+    python benchmarks/throughput.py --seeds 6 --t-max 20000 --epymarl /tmp/epymarl --stub-modules smaclite \
+        --ours-also learner_steps_envs=False
 """
 
 from __future__ import annotations
@@ -77,6 +81,8 @@ def main() -> None:
     parser.add_argument("--epymarl", default=None, help="path of an EPyMARL checkout to compare against")
     parser.add_argument("--epymarl-python", default=sys.executable, help="python that runs EPyMARL")
     parser.add_argument("--stub-modules", default="", help="comma-separated empty modules for EPyMARL's hard imports")
+    parser.add_argument("--ours-also", action="append", default=[],
+                        help="a variant of ours to time too: space-separated key=value overrides (repeatable)")
     parser.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results"), help="output directory")
     options = parser.parse_args()
 
@@ -84,20 +90,23 @@ def main() -> None:
     stub_dir = make_stub_dir([n for n in options.stub_modules.split(",") if n]) if options.stub_modules else None
     scratch = tempfile.mkdtemp(prefix="throughput-")
     load_before = os.getloadavg()[0]
+    variants = {"ours": []} | {f"ours {v}": v.split() for v in options.ours_also}
+    impls = [*variants, *(["epymarl"] if options.epymarl else [])]
     rows = []
     for seed in range(1, options.seeds + 1):
-        ours = [sys.executable, os.path.join(REPO, "src", "main.py"), *experiment_args(options.t_max, seed),
-                f"local_results_path={scratch}"]
-        rows.append({"impl": "ours", "seed": seed, **timed_run(ours, scratch, None, options.t_max)})
-        print(f"ours     seed {seed}: {rows[-1]['steps_per_second']:8.1f} steps/s", flush=True)
-        if options.epymarl:
-            theirs = [options.epymarl_python, os.path.join(options.epymarl, "src", "main.py"),
-                      *experiment_args(options.t_max, seed)]
-            rows.append({"impl": "epymarl", "seed": seed, **timed_run(theirs, options.epymarl, stub_dir, options.t_max)})
-            print(f"epymarl  seed {seed}: {rows[-1]['steps_per_second']:8.1f} steps/s", flush=True)
+        for impl in impls if seed % 2 else impls[::-1]:
+            if impl == "epymarl":
+                command = [options.epymarl_python, os.path.join(options.epymarl, "src", "main.py"),
+                           *experiment_args(options.t_max, seed)]
+                timing = timed_run(command, options.epymarl, stub_dir, options.t_max)
+            else:
+                command = [sys.executable, os.path.join(REPO, "src", "main.py"), *experiment_args(options.t_max, seed),
+                           *variants[impl], f"local_results_path={scratch}"]
+                timing = timed_run(command, scratch, None, options.t_max)
+            rows.append({"impl": impl, "seed": seed, **timing})
+            print(f"{impl:<40} seed {seed}: {rows[-1]['steps_per_second']:8.1f} steps/s", flush=True)
 
     load_after = os.getloadavg()[0]
-    impls = [i for i in ("ours", "epymarl") if any(r["impl"] == i for r in rows)]
     medians = {i: statistics.median(r["steps_per_second"] for r in rows if r["impl"] == i) for i in impls}
     print("\n| impl | seed | t_max | last t_env printed | wall s | env steps/s |\n|---|---|---|---|---|---|")
     for r in rows:
@@ -106,13 +115,15 @@ def main() -> None:
     for impl, value in medians.items():
         print(f"median {impl}: {value:.1f} env steps/s")
     ratio = medians["ours"] / medians["epymarl"] if "epymarl" in medians else None
-    if ratio is not None:
-        print(f"ratio ours / epymarl (medians): {ratio:.2f}x")
+    ratios = {impl: medians[impl] / medians["epymarl"] for impl in variants} if "epymarl" in medians else {}
+    for impl, value in ratios.items():
+        print(f"ratio {impl} / epymarl (medians): {value:.2f}x")
     print(f"1-minute load average: {load_before:.2f} before, {load_after:.2f} after ({os.cpu_count()} CPUs)")
 
     command = shlex.join([os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]])
     report = {"command": f"python {command}", "config": experiment_args(options.t_max, 0)[:-2], "rows": rows,
-              "medians": medians, "ratio_ours_over_epymarl": ratio, "cpu_count": os.cpu_count(),
+              "medians": medians, "ratio_ours_over_epymarl": ratio, "ratios_over_epymarl": ratios,
+              "cpu_count": os.cpu_count(),
               "load_average_1min": {"before": load_before, "after": load_after}}
     with open(os.path.join(options.out, "throughput.json"), "w") as f:
         json.dump(report, f, indent=2)

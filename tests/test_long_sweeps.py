@@ -33,8 +33,10 @@ from utils.run_state import run_state  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 SEARCH = str(REPO / "src" / "search.py")
 SUPPORT = str(REPO / "tests" / "support")
-# MAPPO on the toy game with two env workers: t_env grows by 2 per batch; checkpoints every >= 16 steps.
-RUN = {"runner": "parallel", "batch_size_run": 2, "env_workers": 2, "batch_size": 2, "buffer_size": 2,
+# MAPPO on the toy game with two env workers (both envs in subprocesses): t_env grows by 2 per batch;
+# checkpoints every >= 16 steps.
+RUN = {"runner": "parallel", "batch_size_run": 2, "env_workers": 2, "learner_steps_envs": False, "batch_size": 2,
+       "buffer_size": 2,
        "epochs": 1, "mini_batches": 1, "test_nepisode": 2, "t_max": 100, "test_interval": 10, "log_interval": 10,
        "runner_log_interval": 10, "learner_log_interval": 10, "save_model": True, "save_model_interval": 16}
 STALL_AFTER = 25  # each env's step at which it stalls while the stall file exists: t_env ~ 40

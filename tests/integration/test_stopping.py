@@ -1,6 +1,7 @@
 """Stopping a real parallel run of ``src/main.py``: Ctrl-C, SIGTERM, ``kill -9``, and a NaN reward.
 
-Each run is MAPPO on LBF with two env workers (``runner=parallel``). The whole process tree (env
+Each run is MAPPO on LBF with three envs (``runner=parallel``): one in the learner's process, one in
+each of two env workers. The whole process tree (env
 workers, sacred's two output-capture ``tee`` processes) is read from ``/proc`` once training has
 begun, and every process of it must be gone afterwards, not only the main process.
 """
@@ -21,8 +22,9 @@ import torch
 from tests.integration.helpers import LBF, MAIN, SUPPORT, read_json, run_main, sacred_runs
 from tests.support.process_tree import descendants, identify, kill_survivors, requires_proc, wait_until_gone
 
-PARALLEL = [f"env_args.key={LBF}", "env_args.time_limit=50", "runner=parallel", "batch_size_run=2",
-            "env_workers=2", "t_max=1000000", "test_nepisode=2"]
+# three envs over three processes: the first in the learner's (learner_steps_envs), one in each of two workers
+PARALLEL = [f"env_args.key={LBF}", "env_args.time_limit=50", "runner=parallel", "batch_size_run=3",
+            "env_workers=3", "t_max=1000000", "test_nepisode=3"]
 STARTED = "Beginning training"
 CHECKPOINT_FILES = {"agent.th", "critic.th", "target_critic.th", "optimisers.th", "normalisers.th", "counters.th"}
 

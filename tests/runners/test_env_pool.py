@@ -42,8 +42,17 @@ def assert_same_steps(a: Steps, b: Steps) -> None:
         assert_same_observations(a.restarted, b.restarted)
 
 
-def test_subprocess_pool_matches_in_process_pool_on_subsets_and_restarts():
-    remote, local = SubprocessEnvs(factories(), n_workers=2), InProcessEnvs(factories())
+@pytest.mark.parametrize(
+    "pool",
+    [
+        partial(SubprocessEnvs, n_workers=2),  # 3 + 2 envs in two subprocesses
+        partial(SubprocessEnvs, n_workers=3, learner_block=True),  # 2 here, 2 + 1 in two subprocesses
+        partial(SubprocessEnvs, n_workers=1, learner_block=True),  # all 5 here, no subprocess
+    ],
+    ids=["workers", "learner-block", "learner-only"],
+)
+def test_subprocess_pool_matches_in_process_pool_on_subsets_and_restarts(pool):
+    remote, local = pool(factories()), InProcessEnvs(factories())
     try:
         assert_same_observations(remote.reset(), local.reset())
         rng = np.random.default_rng(0)
@@ -69,7 +78,9 @@ def test_subprocess_pool_matches_in_process_pool_on_subsets_and_restarts():
         local.close()
 
 
-@pytest.mark.parametrize("pool", [InProcessEnvs, partial(SubprocessEnvs, n_workers=2)])
+@pytest.mark.parametrize(
+    "pool", [InProcessEnvs, partial(SubprocessEnvs, n_workers=2), partial(SubprocessEnvs, n_workers=2, learner_block=True)]
+)
 def test_env_ids_must_ascend(pool):
     envs = pool(factories())
     try:
@@ -78,3 +89,30 @@ def test_env_ids_must_ascend(pool):
             envs.step(np.zeros((2, 2), dtype=np.int64), [2, 0])
     finally:
         envs.close()
+
+
+def test_learner_block_steps_the_first_block_here_and_the_rest_in_workers():
+    pool = SubprocessEnvs(factories(), n_workers=2, learner_block=True)
+    try:
+        assert len(pool.processes) == 1 and all(process.is_alive() for process in pool.processes)
+        assert len(pool.local.envs) == 3  # envs 0-2 here, 3-4 in the worker
+        pool.reset()
+        pool.step(np.zeros((N_ENVS, 2), dtype=np.int64), list(range(N_ENVS)))
+        assert [env.get_obs()[0][0] for env in pool.local.envs] == [1.0, 1.0, 1.0]  # stepped in this process
+        only_worker = pool.step(np.zeros((1, 2), dtype=np.int64), [4])
+        assert only_worker.next.obs[0, 0, 0] == 2.0  # env 4, in the worker, stepped twice
+        assert [env.get_obs()[0][0] for env in pool.local.envs] == [1.0, 1.0, 1.0]  # not stepped this time
+    finally:
+        pool.close()
+    assert pool.processes == [] and pool.local is None
+
+
+def test_an_error_in_the_learners_block_closes_the_workers_and_goes_on_up():
+    pool = SubprocessEnvs(factories(), n_workers=2, learner_block=True)
+    worker = pool.processes[0]
+    pool.reset()
+    pool.step(np.zeros((N_ENVS, 2), dtype=np.int64), list(range(N_ENVS)))  # now at t = 1: action 2 unavailable to agent 1
+    with pytest.raises(ValueError, match="agent 1 took unavailable action 2 at step 1"):
+        pool.step(np.full((N_ENVS, 2), 2, dtype=np.int64), list(range(N_ENVS)))
+    worker.join(timeout=10)
+    assert not worker.is_alive() and pool.processes == [] and pool.local is None

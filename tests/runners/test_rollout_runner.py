@@ -160,10 +160,12 @@ def test_real_env_time_limit_and_termination(runner, closing):
     assert truncated_only.count(0) >= len(truncated_only) - 1  # the food eaten exactly on step 10 is rare
 
 
-def test_episode_and_parallel_runners_give_identical_batches(closing):
+@pytest.mark.parametrize("learner_steps_envs", [True, False])
+def test_episode_and_parallel_runners_give_identical_batches(learner_steps_envs, closing):
     batches, t_envs, logs = [], [], []
     for runner in RUNNERS:
-        rollout, logger, _ = make_runner(runner, batch_size_run=3, env_args={"min_steps": 2, "max_steps": 7})
+        rollout, logger, _ = make_runner(runner, batch_size_run=3, env_args={"min_steps": 2, "max_steps": 7},
+                                         learner_steps_envs=learner_steps_envs)
         closing(rollout)
         torch.manual_seed(5)
         batches.append([rollout.run(), rollout.run()])
@@ -176,6 +178,8 @@ def test_episode_and_parallel_runners_give_identical_batches(closing):
     assert t_envs[0] == t_envs[1] and logs[0] == logs[1]
     # and the two calls of one runner are different episodes (envs continue their random streams)
     assert not torch.equal(batches[0][0]["obs"], batches[0][1]["obs"])
+    parallel = rollout.envs  # env_workers=2: the first block here with learner_steps_envs, else both in subprocesses
+    assert len(parallel.processes) == (1 if learner_steps_envs else 2)
 
 
 def test_another_seed_gives_other_episodes(closing):
