@@ -1,6 +1,6 @@
 """Collect trajectories into an :class:`EpisodeBatch` with the current controller.
 
-``EpisodeRunner`` (envs in this process) and ``ParallelRunner`` (one subprocess per env) are this
+``EpisodeRunner`` (envs in this process) and ``ParallelRunner`` (envs spread over worker processes) are this
 class with a different :mod:`runners.env_pool`. Two ways to collect, both stepping all envs together
 (one batched ``mac.select_actions`` per step, under ``torch.no_grad``):
 
