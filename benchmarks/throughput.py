@@ -114,7 +114,6 @@ def main() -> None:
               f"| {r['steps_per_second']:.1f} |")
     for impl, value in medians.items():
         print(f"median {impl}: {value:.1f} env steps/s")
-    ratio = medians["ours"] / medians["epymarl"] if "epymarl" in medians else None
     ratios = {impl: medians[impl] / medians["epymarl"] for impl in variants} if "epymarl" in medians else {}
     for impl, value in ratios.items():
         print(f"ratio {impl} / epymarl (medians): {value:.2f}x")
@@ -122,7 +121,7 @@ def main() -> None:
 
     command = shlex.join([os.path.relpath(sys.argv[0], REPO), *sys.argv[1:]])
     report = {"command": f"python {command}", "config": experiment_args(options.t_max, 0)[:-2], "rows": rows,
-              "medians": medians, "ratio_ours_over_epymarl": ratio, "ratios_over_epymarl": ratios,
+              "medians": medians, "ratios_over_epymarl": ratios,
               "cpu_count": os.cpu_count(),
               "load_average_1min": {"before": load_before, "after": load_after}}
     with open(os.path.join(options.out, "throughput.json"), "w") as f:

@@ -362,7 +362,8 @@ class SubprocessEnvs:
         here = []
         if self.local is not None and 0 in requests:  # block 0 is stepped here while the workers step theirs
             indices, rows = requests[0]
-            here.append(self._here(lambda: self.local.step(actions[rows[0] : rows[-1] + 1], indices, reset_ended)))
+            envs = [self.local.envs[i] for i in indices]
+            here.append(self._here(lambda: _step(envs, actions[rows[0] : rows[-1] + 1], reset_ended)))
         return Steps.concatenate(here + [self._receive(w) for w in remote])
 
     def _here(self, work: Callable[[], Any]) -> Any:
