@@ -11,7 +11,8 @@ implementations so both see the same machine load (the 1-minute load average bef
 is recorded); the report gives per-seed numbers, medians and their ratio. Within a seed the order of
 the implementations reverses from one seed to the next. ``--ours-also "k=v ..."`` times a variant
 of ours beside the default (e.g. ``learner_steps_envs=False``, every env in a subprocess), as an
-implementation of its own.
+implementation of its own; ``--ours-from PATH`` times another checkout of this project (a git
+worktree at an earlier commit, say) the same way, so a change is measured against what it replaced.
 
 EPyMARL imports ``smaclite`` unconditionally, which no registry provides; ``--stub-modules smaclite``
 puts an empty module of that name on EPyMARL's path (its code is not changed).
@@ -83,6 +84,8 @@ def main() -> None:
     parser.add_argument("--stub-modules", default="", help="comma-separated empty modules for EPyMARL's hard imports")
     parser.add_argument("--ours-also", action="append", default=[],
                         help="a variant of ours to time too: space-separated key=value overrides (repeatable)")
+    parser.add_argument("--ours-from", action="append", default=[],
+                        help="another checkout of this project to time too, e.g. a worktree at an earlier commit")
     parser.add_argument("--out", default=os.path.join(REPO, "benchmarks", "results"), help="output directory")
     options = parser.parse_args()
 
@@ -90,7 +93,9 @@ def main() -> None:
     stub_dir = make_stub_dir([n for n in options.stub_modules.split(",") if n]) if options.stub_modules else None
     scratch = tempfile.mkdtemp(prefix="throughput-")
     load_before = os.getloadavg()[0]
-    variants = {"ours": []} | {f"ours {v}": v.split() for v in options.ours_also}
+    # implementation -> (the checkout whose src/main.py runs, its extra overrides)
+    variants = ({"ours": (REPO, [])} | {f"ours {v}": (REPO, v.split()) for v in options.ours_also}
+                | {f"ours from {path}": (os.path.abspath(path), []) for path in options.ours_from})
     impls = [*variants, *(["epymarl"] if options.epymarl else [])]
     rows = []
     for seed in range(1, options.seeds + 1):
@@ -100,8 +105,9 @@ def main() -> None:
                            *experiment_args(options.t_max, seed)]
                 timing = timed_run(command, options.epymarl, stub_dir, options.t_max)
             else:
-                command = [sys.executable, os.path.join(REPO, "src", "main.py"), *experiment_args(options.t_max, seed),
-                           *variants[impl], f"local_results_path={scratch}"]
+                checkout, overrides = variants[impl]
+                command = [sys.executable, os.path.join(checkout, "src", "main.py"), *experiment_args(options.t_max, seed),
+                           *overrides, f"local_results_path={scratch}"]
                 timing = timed_run(command, scratch, None, options.t_max)
             rows.append({"impl": impl, "seed": seed, **timing})
             print(f"{impl:<40} seed {seed}: {rows[-1]['steps_per_second']:8.1f} steps/s", flush=True)

@@ -29,8 +29,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch.optim import Adam
 
+from components.adam import Adam
 from components.episode_buffer import EpisodeBatch
 from learners.ppo_learner import BatchTensors, PPOLearner
 from utils.masked import masked_mean

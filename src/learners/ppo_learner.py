@@ -40,8 +40,8 @@ from typing import Any, Iterator, Mapping, NamedTuple, Sequence
 
 import torch
 from torch.nn import functional as F
-from torch.optim import Adam
 
+from components.adam import Adam
 from components.episode_buffer import EpisodeBatch
 from components.interfaces import Controller, StatLogger
 from components.running_mean_std import RunningMeanStd

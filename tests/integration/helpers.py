@@ -15,11 +15,13 @@ SUPPORT = os.path.join(REPO, "tests", "support")
 LBF = "lbforaging:Foraging-8x8-2p-3f-v3"
 
 
-def run_main(alg: str, overrides: list[str], results: str, env: str = "gymma", timeout: float = 300):
-    """``python src/main.py --config=alg --env-config=env with local_results_path=results ...``."""
+def run_main(alg: str, overrides: list[str], results: str, env: str = "gymma", timeout: float = 300,
+             variables: dict[str, str] | None = None):
+    """``python src/main.py --config=alg --env-config=env with local_results_path=results ...``, with
+    ``variables`` added to its environment."""
     command = [sys.executable, MAIN, f"--config={alg}", f"--env-config={env}", "with",
                f"local_results_path={results}", *overrides]
-    environment = dict(os.environ, PYTHONPATH=SUPPORT)
+    environment = dict(os.environ, PYTHONPATH=SUPPORT, **(variables or {}))
     return processes.run(command, capture_output=True, text=True, timeout=timeout, env=environment)
 
 

@@ -96,8 +96,14 @@ def test_other_gymma_envs_run(key, time_limit, tmp_path):
 
 
 def test_save_load_evaluate_round_trip(tmp_path):
+    """... and the training run never imports torch's compiler stack (``torch._dynamo``, ~1.3 s of
+    start-up that ``torch.optim``'s optimisers pay at their first call), checkpoints included."""
     train = SHORT + ["save_model=True", "save_model_interval=1000", "seed=3"]
-    assert run_main("mappo", train, str(tmp_path / "train")).returncode == 0
+    trained = run_main("mappo", train, str(tmp_path / "train"), variables={"PYTHONPROFILEIMPORTTIME": "1"})
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    imported = {line.rpartition("|")[2].strip() for line in trained.stderr.splitlines() if line.startswith("import time:")}
+    assert {"learners.ppo_learner", "torch.optim", "utils.checkpoint"} <= imported
+    assert "torch._dynamo" not in imported
     (token_dir,) = glob.glob(str(tmp_path / "train" / "models" / "*"))
     steps = sorted(int(d) for d in os.listdir(token_dir))
     assert len(steps) >= 2 and steps[-1] >= 2000

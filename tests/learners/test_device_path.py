@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
+from components.adam import Adam
 from tests.learners.test_lookahead_learner import build, make_batch
 from utils.finite_checks import StepChecks
 
@@ -38,13 +38,21 @@ class DeviceAudit(TorchDispatchMode):
         self.in_optimiser_step = False
 
     def __enter__(self):
-        self.hooks = [register_optimizer_step_pre_hook(lambda *_: setattr(self, "in_optimiser_step", True)),
-                      register_optimizer_step_post_hook(lambda *_: setattr(self, "in_optimiser_step", False))]
+        self.plain_step = Adam.step
+        audit = self
+
+        def marked_step(optimiser: Adam) -> None:
+            audit.in_optimiser_step = True
+            try:
+                audit.plain_step(optimiser)
+            finally:
+                audit.in_optimiser_step = False
+
+        Adam.step = marked_step
         return super().__enter__()
 
     def __exit__(self, *exc):
-        for hook in self.hooks:
-            hook.remove()
+        Adam.step = self.plain_step
         return super().__exit__(*exc)
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):

@@ -41,6 +41,7 @@ import math
 import torch
 from torch import nn
 
+from components.adam import Adam
 from components.episode_buffer import EpisodeBatch
 from modules.world_models.dynamics_model import DynamicsModel
 from modules.world_models.transition_buffer import TransitionBuffer, Transitions, transitions_from_episodes
@@ -114,7 +115,7 @@ class ModelTrainer:
         groups = [{"params": weights, "weight_decay": weight_decay}]
         if bounds:
             groups.append({"params": bounds, "weight_decay": 0.0})
-        self.optimiser = torch.optim.Adam(groups, lr=lr, eps=adam_eps)
+        self.optimiser = Adam(groups, lr=lr, eps=adam_eps)
         self.gradient_steps = 0
         self._step_loss = CompiledOrEager(self.loss, "the dynamics model's loss") if compile_loss else self.loss
 
