@@ -57,6 +57,7 @@ from run import make_args, seed_everything  # noqa: E402
 from runners import REGISTRY as runner_registry  # noqa: E402
 from utils.logging import Logger, get_console_logger  # noqa: E402
 from utils.threads import learner_threads, torch_threads  # noqa: E402
+from utils.timehelper import timed  # noqa: E402
 
 LOOKAHEAD_PHASES = ("time_real_update", "time_model", "time_imagination", "time_lookahead_update",
                     "time_model_background")
@@ -76,6 +77,8 @@ class Trial:
         self.runner = runner_registry[self.args.runner](args=self.args, logger=logger)
         components = build_run(self.args, self.runner, logger)
         self.buffer, self.learner = components.buffer, components.learner
+        if self.args.use_cuda:
+            self.learner.cuda()
         self.pending: EpisodeBatch | None = None  # the batch the next update trains on
 
     def iteration(self) -> dict[str, float]:
@@ -84,10 +87,10 @@ class Trial:
         outlasted the rollout (as the next update would wait); seconds per phase, real steps."""
         if self.pending is None:  # the first rollout, before any update
             self.pending = self._rollout()
-        clock = time.perf_counter()
-        with torch_threads(learner_threads(self.args.learner_threads)):  # as run.train does
+        took: dict[str, float] = {}
+        with timed(took, "update"), torch_threads(learner_threads(self.args.learner_threads)):  # as run.train does
             stats = self.learner.train(self.pending, self.runner.t_env, 0)
-        update = time.perf_counter() - clock
+        update = took["update"]  # with the GPU's queue drained (timed), so no kernel spills into the rollout
         t_env, clock = self.runner.t_env, time.perf_counter()
         self.pending = self._rollout()
         rollout = time.perf_counter() - clock
@@ -161,14 +164,18 @@ VARIANTS = {
     "lookahead_happo_authors+early_stop": ("lookahead_happo_authors", ["model_early_stop=True"]),
     "lookahead_happo_authors+during_rollout": ("lookahead_happo_authors", ["model_train_during_rollout=True"]),
     "lookahead_happo_authors+model_compile": ("lookahead_happo_authors", ["model_compile=True"]),
+    "happo+cuda": ("happo", ["use_cuda=True"]),
+    "lookahead_happo+cuda": ("lookahead_happo", ["use_cuda=True"]),
+    "lookahead_happo_authors+cuda": ("lookahead_happo_authors", ["use_cuda=True"]),
     "happo_harl": ("happo_harl", []),
     "happo_harl+envs_in_workers": ("happo_harl", ["learner_steps_envs=False"]),
 }
 """name -> (config, overrides): the base, Lookahead with the paper's and with the authors' settings,
-each as it is, with the model's early stopping, with the model trained during the rollouts and with
-the model's loss compiled; and HAPPO with HARL's settings with the learner stepping a block of the
+each as it is, with the model's early stopping, with the model trained during the rollouts, with
+the model's loss compiled and on the GPU (``+cuda``: the learners, the model and the imagined rollouts
+there, the envs on the CPU); and HAPPO with HARL's settings with the learner stepping a block of the
 envs (the default) and with every env in a subprocess."""
-LOOKAHEAD_VARIANTS = [name for name in VARIANTS if not name.startswith("happo_harl")]
+LOOKAHEAD_VARIANTS = [name for name in VARIANTS if not name.startswith("happo_harl") and not name.endswith("+cuda")]
 """The default comparison: HAPPO and Lookahead's variants with the paper's networks and rollouts."""
 
 
@@ -184,6 +191,9 @@ def main() -> None:
     unknown = [name for name in names if name not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {', '.join(unknown)}; allowed: {', '.join(VARIANTS)}")
+    on_gpu = [name for name in names if "use_cuda=True" in VARIANTS[name][1] + options.extra]
+    if on_gpu and not torch.cuda.is_available():
+        parser.error(f"{', '.join(on_gpu)} need a CUDA device and torch sees none; drop them or run on a GPU machine")
 
     common = ["env_args.key=mamujoco:HalfCheetah-2x3", "seed=1", "use_tensorboard=False", *options.extra]
     trials = {}
