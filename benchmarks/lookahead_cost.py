@@ -19,8 +19,10 @@ around mu, GAE, 400 imagined rollouts x 15 steps, 10 epochs x 5 mini-batches, 4,
 x 256), and both Lookahead ones with ``model_early_stop=True``, with
 ``model_train_during_rollout=True`` (whose model steps overlap the next rollout, so its rollout
 time holds what the model costs it) and with ``model_compile=True`` (whose first iteration, not
-timed, holds the compile). The learner phases run on ``learner_threads`` (default: every core), as
-in ``src/main.py``.
+timed, holds the compile), and HAPPO and both Lookahead ones with ``+cuda`` (``use_cuda=True``:
+learners, model and imagined rollouts on the GPU; refused where torch sees none;
+``benchmarks/gpu_check.sh`` runs them). The learner phases run on ``learner_threads`` (default: every
+core), as in ``src/main.py``.
 
     python benchmarks/lookahead_cost.py --iterations 3
     python benchmarks/lookahead_cost.py --iterations 3 --out benchmarks/results/model_compile \
