@@ -118,6 +118,23 @@ def test_parameters_and_gradient_norms_are_checked_and_large_finite_values_pass(
         check_update(learner, "critic", finite, finite, params)
 
 
+def test_a_parts_parameters_are_checked_at_its_first_step_in_an_update():
+    """A step from finite parameters with a finite, clipped gradient keeps them finite: what makes
+    them non-finite is a copy or a load between updates, which the next update's first step sees."""
+    learner, _ = build("mappo")
+    params = list(learner.critic.parameters())
+    one = torch.tensor(1.0)
+    checks = StepChecks(learner)
+    checks.step("critic", one, one, params)
+    with torch.no_grad():
+        params[-1][0] = float("nan")
+    checks.step("critic", one, one, params)  # not scanned again within this update
+    with pytest.raises(NonFiniteError, match="non-finite actor parameters"):
+        checks.step("actor", one, one, params)  # another part's first step scans
+    with pytest.raises(NonFiniteError, match="non-finite critic parameters"):
+        StepChecks(learner).step("critic", one, one, params)  # the next update's first step
+
+
 def test_deferred_checks_stop_the_update_with_the_same_line(monkeypatch):
     """Where flags are read back once per update (any device but the CPU; forced here), a NaN still
     stops the run with the step's one line, when the update ends."""
