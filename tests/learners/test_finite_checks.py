@@ -119,8 +119,8 @@ def test_parameters_and_gradient_norms_are_checked_and_large_finite_values_pass(
 
 
 def test_a_parts_parameters_are_checked_at_its_first_step_in_an_update():
-    """A step from finite parameters with a finite, clipped gradient keeps them finite: what makes
-    them non-finite is a copy or a load between updates, which the next update's first step sees."""
+    """An Adam step from finite parameters with a finite gradient keeps them finite: what makes them
+    non-finite is a copy or a load between updates, which the next update's first step sees."""
     learner, _ = build("mappo")
     params = list(learner.critic.parameters())
     one = torch.tensor(1.0)
