@@ -19,7 +19,8 @@ around mu, GAE, 400 imagined rollouts x 15 steps, 10 epochs x 5 mini-batches, 4,
 x 256), and both Lookahead ones with ``model_early_stop=True``, with
 ``model_train_during_rollout=True`` (whose model steps overlap the next rollout, so its rollout
 time holds what the model costs it) and with ``model_compile=True`` (whose first iteration, not
-timed, holds the compile), and HAPPO and both Lookahead ones with ``+cuda`` (``use_cuda=True``:
+timed, holds the compile); and HAPPO and both Lookahead ones with ``+adam_fused`` (torch's fused
+Adam for every optimiser) and with ``+cuda`` (``use_cuda=True``:
 learners, model and imagined rollouts on the GPU; refused where torch sees none;
 ``benchmarks/gpu_check.sh`` runs them). The learner phases run on ``learner_threads`` (default: every
 core), as in ``src/main.py``.
@@ -29,6 +30,8 @@ core), as in ``src/main.py``.
         --variants happo,lookahead_happo,lookahead_happo+model_compile,lookahead_happo_authors,lookahead_happo_authors+model_compile
     python benchmarks/lookahead_cost.py --iterations 9 --out benchmarks/results/learner_steps_envs \
         --variants happo_harl,happo_harl+envs_in_workers
+    python benchmarks/lookahead_cost.py --iterations 3 --out benchmarks/results/adam_fused --variants \
+        happo,happo+adam_fused,lookahead_happo,lookahead_happo+adam_fused,lookahead_happo_authors,lookahead_happo_authors+adam_fused
 
 Writes ``<out>/lookahead_cost.{json,csv,png}`` with the command; prints the table.
 """
@@ -166,6 +169,9 @@ VARIANTS = {
     "lookahead_happo_authors+early_stop": ("lookahead_happo_authors", ["model_early_stop=True"]),
     "lookahead_happo_authors+during_rollout": ("lookahead_happo_authors", ["model_train_during_rollout=True"]),
     "lookahead_happo_authors+model_compile": ("lookahead_happo_authors", ["model_compile=True"]),
+    "happo+adam_fused": ("happo", ["adam_fused=True"]),
+    "lookahead_happo+adam_fused": ("lookahead_happo", ["adam_fused=True"]),
+    "lookahead_happo_authors+adam_fused": ("lookahead_happo_authors", ["adam_fused=True"]),
     "happo+cuda": ("happo", ["use_cuda=True"]),
     "lookahead_happo+cuda": ("lookahead_happo", ["use_cuda=True"]),
     "lookahead_happo_authors+cuda": ("lookahead_happo_authors", ["use_cuda=True"]),
@@ -174,10 +180,11 @@ VARIANTS = {
 }
 """name -> (config, overrides): the base, Lookahead with the paper's and with the authors' settings,
 each as it is, with the model's early stopping, with the model trained during the rollouts, with
-the model's loss compiled and on the GPU (``+cuda``: the learners, the model and the imagined rollouts
-there, the envs on the CPU); and HAPPO with HARL's settings with the learner stepping a block of the
+the model's loss compiled, with torch's fused Adam (``+adam_fused``) and on the GPU (``+cuda``: the
+learners, the model and the imagined rollouts there, the envs on the CPU); and HAPPO with HARL's settings with the learner stepping a block of the
 envs (the default) and with every env in a subprocess."""
-LOOKAHEAD_VARIANTS = [name for name in VARIANTS if not name.startswith("happo_harl") and not name.endswith("+cuda")]
+LOOKAHEAD_VARIANTS = [name for name in VARIANTS
+                      if not name.startswith("happo_harl") and not name.endswith(("+cuda", "+adam_fused"))]
 """The default comparison: HAPPO and Lookahead's variants with the paper's networks and rollouts."""
 
 

@@ -82,5 +82,5 @@ def imagination_model(args: SimpleNamespace, env_info: EnvInfo) -> tuple[Any, Mo
         buffer_device=args.device,  # the FIFOs beside the model: no mini-batch crosses devices
         early_stop=args.model_early_stop, early_stop_interval=args.model_early_stop_interval,
         early_stop_patience=args.model_early_stop_patience, early_stop_tolerance=args.model_early_stop_tolerance,
-        compile_loss=args.model_compile,
+        compile_loss=args.model_compile, fused_adam=args.adam_fused,
     )

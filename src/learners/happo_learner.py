@@ -42,7 +42,8 @@ class HAPPOLearner(PPOLearner):
     def _make_actor_optimisers(self) -> None:
         """One Adam per agent, over that agent's own parameters only."""
         self.agent_optimisers = [
-            Adam(self.mac.agent_parameters(agent), lr=self.settings.actor_lr, eps=self.settings.adam_eps)
+            Adam(self.mac.agent_parameters(agent), lr=self.settings.actor_lr, eps=self.settings.adam_eps,
+                 fused=self.settings.adam_fused)
             for agent in range(self.n_agents)
         ]
 

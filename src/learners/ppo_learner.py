@@ -122,7 +122,7 @@ class PPOLearner:
         self.critic = critic_registry[args.critic_type](scheme, args)
         self.target_critic = copy.deepcopy(self.critic)
         self.critic_params = list(self.critic.parameters())
-        self.critic_optimiser = Adam(self.critic_params, lr=s.critic_lr, eps=s.adam_eps)
+        self.critic_optimiser = Adam(self.critic_params, lr=s.critic_lr, eps=s.adam_eps, fused=s.adam_fused)
         self.critic_training_steps = 0
         self.last_target_update_step = 0
 
@@ -136,7 +136,8 @@ class PPOLearner:
     def _make_actor_optimisers(self) -> None:
         """One Adam over all actor parameters (HAPPO makes one per agent)."""
         self.agent_params = list(self.mac.parameters())
-        self.agent_optimiser = Adam(self.agent_params, lr=self.settings.actor_lr, eps=self.settings.adam_eps)
+        s = self.settings
+        self.agent_optimiser = Adam(self.agent_params, lr=s.actor_lr, eps=s.adam_eps, fused=s.adam_fused)
 
     # ------------------------------------------------------------------ one update
     def train(self, batch: EpisodeBatch, t_env: int, episode_num: int, *, critic_discarded: bool = False

@@ -29,6 +29,7 @@ class PPOSettings:
     actor_lr: float
     critic_lr: float
     adam_eps: float
+    adam_fused: bool
     grad_norm_clip: float
     epochs: int
     mini_batches: int

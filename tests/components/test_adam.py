@@ -82,6 +82,34 @@ def test_a_checkpoint_continues_where_it_stopped(saved_by):
     assert after.param_groups[0]["lr"] == 1e-2 and after.state_dict()["state"][0]["step"].item() == 20
 
 
+def test_fused_takes_the_same_steps_up_to_rounding():
+    """``fused=True`` (torch's fused kernel, config ``adam_fused``): the same update, rounded
+    differently, so 40 steps end within float tolerance of the plain ones; its step counts sit
+    beside the parameters in float32, and a plain checkpoint resumes in it."""
+    plain, fused = network(), network()
+    train(plain, Adam(groups(plain), lr=1e-2, eps=1e-5), 40, seed=0)
+    optimiser = Adam(groups(fused), lr=1e-2, eps=1e-5, fused=True)
+    train(fused, optimiser, 40, seed=0)
+    for p, q in zip(plain.parameters(), fused.parameters()):
+        torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-5)
+    assert not same_parameters(fused, plain)  # the fused kernel ran: it rounds differently
+    step = optimiser.state_dict()["state"][0]["step"]
+    assert step.dtype == torch.float32 and step.item() == 40
+
+    # a plain optimiser's checkpoint resumes in a fused one
+    a, b = network(), network()
+    first = Adam(groups(a), lr=1e-2, eps=1e-5)
+    train(a, first, 10, seed=0)
+    b.load_state_dict(a.state_dict())
+    resumed = Adam(groups(b), lr=1e-2, eps=1e-5, fused=True)
+    resumed.load_state_dict(copy.deepcopy(first.state_dict()))
+    train(a, first, 10, seed=1)
+    train(b, resumed, 10, seed=1)
+    assert resumed.state_dict()["state"][0]["step"].item() == 20
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(q, p, rtol=1e-4, atol=1e-5)
+
+
 def test_a_checkpoint_of_other_parameters_is_refused():
     net = network()
     with pytest.raises(ValueError, match=r"groups of \[2\] parameters, this optimiser \[2, 2\]"):

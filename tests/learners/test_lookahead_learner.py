@@ -554,3 +554,17 @@ def test_model_compile_reaches_the_models_training(monkeypatch, model_compile):
         assert len(compiled_calls) == 5 == learner.model_trainer.gradient_steps
     else:
         assert compile.given == [] and compiled_calls == []
+
+
+@pytest.mark.parametrize("alg", ["lookahead_happo", "lookahead_mappo"])
+@pytest.mark.parametrize("fused", [False, True])
+def test_adam_fused_reaches_every_optimiser(alg, fused):
+    """``adam_fused`` is one switch for the real and lookahead learners' actors (HAPPO's one per
+    agent) and critics, and the dynamics model."""
+    learner, _ = build("continuous", alg=alg, adam_fused=fused)
+    optimisers = [learner.model_trainer.optimiser]
+    for base in (learner.real, learner.lookahead):
+        actors = base.agent_optimisers if alg == "lookahead_happo" else [base.agent_optimiser]
+        optimisers += [*actors, base.critic_optimiser]
+    assert len(optimisers) == 1 + 2 * ((N_AGENTS if alg == "lookahead_happo" else 1) + 1)
+    assert [o.fused for o in optimisers] == [fused] * len(optimisers)

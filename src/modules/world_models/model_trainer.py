@@ -75,6 +75,7 @@ class ModelTrainer:
             Gaussian NLL, which can be negative).
         compile_loss: compute the training steps' loss with ``torch.compile`` (module docstring);
             where it cannot compile, a warning and the uncompiled loss.
+        fused_adam: torch's fused Adam kernel (config ``adam_fused``; ``components.adam``).
     """
 
     def __init__(
@@ -94,6 +95,7 @@ class ModelTrainer:
         early_stop_patience: int = 5,
         early_stop_tolerance: float = 0.01,
         compile_loss: bool = False,
+        fused_adam: bool = False,
     ) -> None:
         _check_arguments(
             lr, adam_eps, weight_decay, grad_clip, batch_size, buffer_size, validation_fraction,
@@ -115,7 +117,7 @@ class ModelTrainer:
         groups = [{"params": weights, "weight_decay": weight_decay}]
         if bounds:
             groups.append({"params": bounds, "weight_decay": 0.0})
-        self.optimiser = Adam(groups, lr=lr, eps=adam_eps)
+        self.optimiser = Adam(groups, lr=lr, eps=adam_eps, fused=fused_adam)
         self.gradient_steps = 0
         self._step_loss = CompiledOrEager(self.loss, "the dynamics model's loss") if compile_loss else self.loss
 
