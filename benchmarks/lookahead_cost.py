@@ -20,10 +20,9 @@ x 256), and both Lookahead ones with ``model_early_stop=True``, with
 ``model_train_during_rollout=True`` (whose model steps overlap the next rollout, so its rollout
 time holds what the model costs it) and with ``model_compile=True`` (whose first iteration, not
 timed, holds the compile); and HAPPO and both Lookahead ones with ``+adam_fused`` (torch's fused
-Adam for every optimiser) and with ``+cuda`` (``use_cuda=True``:
-learners, model and imagined rollouts on the GPU; refused where torch sees none;
-``benchmarks/gpu_check.sh`` runs them). The learner phases run on ``learner_threads`` (default: every
-core), as in ``src/main.py``.
+Adam for every optimiser) and with ``+cuda`` (``use_cuda=True``: learners, model and imagined
+rollouts on the GPU; refused where torch sees none; ``benchmarks/gpu_check.sh`` runs them). The
+learner phases run on ``learner_threads`` (default: every core), as in ``src/main.py``.
 
     python benchmarks/lookahead_cost.py --iterations 3
     python benchmarks/lookahead_cost.py --iterations 3 --out benchmarks/results/model_compile \
@@ -181,8 +180,9 @@ VARIANTS = {
 """name -> (config, overrides): the base, Lookahead with the paper's and with the authors' settings,
 each as it is, with the model's early stopping, with the model trained during the rollouts, with
 the model's loss compiled, with torch's fused Adam (``+adam_fused``) and on the GPU (``+cuda``: the
-learners, the model and the imagined rollouts there, the envs on the CPU); and HAPPO with HARL's settings with the learner stepping a block of the
-envs (the default) and with every env in a subprocess."""
+learners, the model and the imagined rollouts there, the envs on the CPU); and HAPPO with HARL's
+settings with the learner stepping a block of the envs (the default) and with every env in a
+subprocess."""
 LOOKAHEAD_VARIANTS = [name for name in VARIANTS
                       if not name.startswith("happo_harl") and not name.endswith(("+cuda", "+adam_fused"))]
 """The default comparison: HAPPO and Lookahead's variants with the paper's networks and rollouts."""

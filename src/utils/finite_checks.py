@@ -9,9 +9,10 @@ numbers are the user's business.
 
 Within one update (one :class:`StepChecks`), a part's parameters are checked at its first step
 only: an Adam step from finite parameters with a finite gradient norm leaves them finite (its
-moments stay finite, or the squared one overflows to infinity and the step to zero), so what can make
-them non-finite is a copy or a load between updates, which the next update's first step catches. Checking every parameter at every step cost the dynamics model's
-training ~6% of its time (208k weights scanned per step) to find nothing the first step could miss.
+moments stay finite, or the squared one overflows to infinity and the step to zero), so what can
+make them non-finite is a copy or a load between updates, which the next update's first step
+catches. Checking every parameter at every step cost the dynamics model's training ~6% of its time
+(208k weights scanned per step) to find nothing the first step could miss.
 
 On an accelerator, reading a flag back each step would stall the device once per step, so
 :class:`StepChecks` keeps each step's flags on the device and reads them once, when the update
