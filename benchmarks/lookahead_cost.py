@@ -59,6 +59,7 @@ from components.episode_buffer import EpisodeBatch  # noqa: E402
 from experiment.build import build_run  # noqa: E402
 from run import make_args, seed_everything  # noqa: E402
 from runners import REGISTRY as runner_registry  # noqa: E402
+from utils.config import ConfigError  # noqa: E402
 from utils.logging import Logger, get_console_logger  # noqa: E402
 from utils.threads import learner_threads, torch_threads  # noqa: E402
 from utils.timehelper import timed  # noqa: E402
@@ -72,8 +73,7 @@ class Trial:
     (``experiment.build.build_run``)."""
 
     def __init__(self, alg: str, overrides: list[str]) -> None:
-        config = build_config([f"--config={alg}", "--env-config=mamujoco", "with", *overrides])
-        self.args: SimpleNamespace = make_args(config)
+        self.args: SimpleNamespace = make_args(self.config(alg, overrides))
         seed_everything(self.args.seed)
         torch.set_num_threads(self.args.torch_threads)
         self.name = alg
@@ -84,6 +84,11 @@ class Trial:
         if self.args.use_cuda:
             self.learner.cuda()
         self.pending: EpisodeBatch | None = None  # the batch the next update trains on
+
+    @staticmethod
+    def config(alg: str, overrides: list[str]) -> dict:
+        """The merged config of ``alg`` on MaMuJoCo with ``overrides``, as ``src/main.py`` builds it."""
+        return build_config([f"--config={alg}", "--env-config=mamujoco", "with", *overrides])
 
     def iteration(self) -> dict[str, float]:
         """One update on the last rollout's batch, then the next real rollout (beside which
@@ -200,16 +205,20 @@ def main() -> None:
     unknown = [name for name in names if name not in VARIANTS]
     if unknown:
         parser.error(f"unknown variant(s) {', '.join(unknown)}; allowed: {', '.join(VARIANTS)}")
-    on_gpu = [name for name in names if "use_cuda=True" in VARIANTS[name][1] + options.extra]
+    common = ["env_args.key=mamujoco:HalfCheetah-2x3", "seed=1", "use_tensorboard=False", *options.extra]
+    setups = {}  # variant -> (its algorithm file, every override it runs with)
+    for name in names:
+        alg, overrides = VARIANTS[name]
+        warmup = ["lka_warmup_steps=0"] if alg.startswith("lookahead") else []
+        setups[name] = (alg, common + warmup + overrides)
+    # asked here, before make_args would quietly run a use_cuda=True variant on the CPU
+    try:
+        on_gpu = [name for name, setup in setups.items() if Trial.config(*setup)["use_cuda"]]
+    except ConfigError as error:  # a bad key or value among the overrides: its one line
+        parser.error(str(error))
     if on_gpu and not torch.cuda.is_available():
         parser.error(f"{', '.join(on_gpu)} need a CUDA device and torch sees none; drop them or run on a GPU machine")
-
-    common = ["env_args.key=mamujoco:HalfCheetah-2x3", "seed=1", "use_tensorboard=False", *options.extra]
-    trials = {}
-    for name in names:
-        config, overrides = VARIANTS[name]
-        warmup = ["lka_warmup_steps=0"] if config.startswith("lookahead") else []
-        trials[name] = Trial(config, common + warmup + overrides)
+    trials = {name: Trial(*setup) for name, setup in setups.items()}
     rows = []
     try:
         for iteration in range(options.iterations):
