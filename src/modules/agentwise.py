@@ -70,6 +70,12 @@ class AgentwiseLayerNorm(nn.Module):
         self.biases = nn.ParameterList([nn.Parameter(torch.zeros(features)) for _ in range(n_agents)])
 
     def forward(self, x: torch.Tensor, agents: Agents = None) -> torch.Tensor:
+        if x.shape[-2] == 1:
+            # One agent (HAPPO's per-agent steps): its gain and shift go to layer_norm itself. Same
+            # forward to the bit, its backward rounded otherwise; with the backward 2.4x faster on
+            # CPU than the normalise-then-addcmul below (8,000 x 128: 1.2 against 2.8 ms).
+            agent = 0 if agents is None else agents[0]
+            return F.layer_norm(x, x.shape[-1:], self.weights[agent], self.biases[agent], self.eps)
         normalised = F.layer_norm(x, x.shape[-1:], eps=self.eps)
         # stacked [len(agents), features] broadcasts over the batch dim
         return torch.addcmul(stack_agents(self.biases, agents), normalised, stack_agents(self.weights, agents))

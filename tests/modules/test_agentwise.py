@@ -113,6 +113,36 @@ def test_agentwise_layer_norm_equals_one_layer_norm_per_agent():
     assert set().union(*owned) == {id(p) for p in layer.parameters()}
 
 
+def test_agentwise_layer_norm_on_one_agent_is_layer_norms_own_affine(monkeypatch):
+    """One agent (HAPPO's per-agent steps) takes ``F.layer_norm`` with that agent's gain and shift
+    (the fused kernel, faster on CPU): the same output and gradients as that agent's ``nn.LayerNorm``."""
+    torch.manual_seed(7)
+    layer = AgentwiseLayerNorm(N_AGENTS, HIDDEN)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.normal_()
+    norm = nn.LayerNorm(HIDDEN)
+    with torch.no_grad():
+        norm.weight.copy_(layer.weights[2])
+        norm.bias.copy_(layer.biases[2])
+    affine_calls = []
+    layer_norm = torch.nn.functional.layer_norm
+    monkeypatch.setattr(torch.nn.functional, "layer_norm",
+                        lambda *a, **k: affine_calls.append(len(a) > 2 or "weight" in k) or layer_norm(*a, **k))
+    x = (3.0 * torch.randn(BATCH, 1, HIDDEN) + 1.0).requires_grad_()
+    x_ref = x.detach().clone().requires_grad_()
+    upstream = torch.randn(BATCH, 1, HIDDEN)
+    out = layer(x, [2])
+    assert affine_calls == [True]
+    expected = norm(x_ref)
+    torch.testing.assert_close(out, expected, rtol=0, atol=0)
+    (out * upstream).sum().backward()
+    (expected * upstream).sum().backward()
+    torch.testing.assert_close(x.grad, x_ref.grad)
+    torch.testing.assert_close(layer.weights[2].grad, norm.weight.grad)
+    torch.testing.assert_close(layer.biases[2].grad, norm.bias.grad)
+
+
 def agentwise_layers() -> dict[str, tuple[nn.Module, int]]:
     """One of each agentwise layer (distinct LayerNorm gains/shifts per agent) and its input width."""
     norm = AgentwiseLayerNorm(N_AGENTS, HIDDEN)
