@@ -105,7 +105,7 @@ class BasicMAC:
         if agents is not None:
             inputs, avail_actions = inputs[:, :, agents], avail_actions[:, :, agents]
         inputs = inputs.transpose(1, 2).reshape(batch_size * n_run, n_steps, -1)
-        hidden = self.agent.init_hidden().expand(batch_size * n_run, -1)  # a view, not 4 MB of zeros per step
+        hidden = self.agent.init_hidden().expand(batch_size * n_run, -1)  # a view: no [rows, hidden] zeros written per call
         outputs, hidden = self.agent.forward_sequence(inputs, hidden, agents)
         if agents is None:
             self.hidden_states = hidden
